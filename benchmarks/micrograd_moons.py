@@ -2,7 +2,7 @@
 
 Both engines run the same demo (MLP(2, [16, 16, 1]), make_moons(100, noise=0.1), SVM loss +
 1e-4 L2, 100 SGD steps) from the same seeds, so they build the same weights and see the same
-data. micrograd runs exactly as its demo notebook does (numpy rows wrapped in Value). Prints
+data. Both get the data exactly as micrograd's demo notebook does (numpy rows wrapped in Value). Prints
 both loss trajectories' largest difference, both final (loss, accuracy) and the speed-up.
 
     pip install -e ".[bench]"   # micrograd==0.1.0
@@ -27,7 +27,6 @@ def run(engine: str, steps: int) -> tuple[list[tuple[float, float]], float]:
     y = y * 2 - 1
     if engine == "zth":
         from zth.micrograd import MLP, Value
-        X, y = X.tolist(), y.tolist()
     else:
         from micrograd.engine import Value
         from micrograd.nn import MLP
