@@ -23,6 +23,7 @@ OPS = {
     "radd": (1, lambda a: 1.5 + a),
     "rmul": (1, lambda a: -0.7 * a),
     "neg": (1, lambda a: -a),
+    "sum": (2, lambda a, b: type(a).sum([a, b, a, 0.5])),
     "pow2": (1, lambda a: a**2),
     "pow3": (1, lambda a: a**3),
     "powf": (1, lambda a: (a * a + 1.0) ** 1.5),
@@ -59,6 +60,13 @@ class T:
     def __neg__(self): return T(-self.t)
     def __pow__(self, n): return T(self.t**n)
 
+    @staticmethod
+    def sum(ts):
+        out = ts[0]
+        for t in ts[1:]:
+            out = out + t
+        return out
+
     def __getattr__(self, name):
         return lambda: T(TORCH_UNARY[name](self.t))
 
@@ -91,6 +99,21 @@ def test_random_expressions_match_torch(prog, xs):
     for v, t in zip(vs, ts):
         expected = 0.0 if t.grad is None else t.grad.item()
         assert v.grad == pytest.approx(expected, rel=1e-7, abs=1e-9)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.floats(-1e6, 1e6), min_size=1, max_size=30))
+def test_value_sum_equals_the_chain_of_additions_bit_for_bit(xs):
+    terms = [Value(x) for x in xs]
+    fused = Value.sum(terms)
+    chain = terms[0]
+    for t in terms[1:]:
+        chain = chain + t
+    assert fused.data == chain.data
+    (fused * 3.0).backward()
+    assert all(t.grad == 3.0 for t in terms)
+    with pytest.raises(ValueError):
+        Value.sum([])
 
 
 def test_reused_node_accumulates():

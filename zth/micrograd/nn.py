@@ -3,6 +3,10 @@
 The layout and the order of random draws follow the ``micrograd`` package, so that with the
 same seed both build the same weights: a neuron draws its weights from U(-1, 1) and starts its
 bias at 0; ``parameters()`` lists layer by layer, neuron by neuron, weights then bias.
+
+A neuron multiplies each input by its weight (one ``*`` node each) and adds them up with
+``Value.sum``, one addition node of n + 1 terms where micrograd's ``sum(...)`` builds a chain of
+n two-term additions: the same numbers, half the nodes.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ class Neuron(Module):
         self.activation = activation
 
     def __call__(self, x: Sequence[Value | float]) -> Value:
-        act = sum(map(mul, self.w, x), self.b)  # b + w0*x0 + w1*x1 + ...
+        act = Value.sum([self.b, *map(mul, self.w, x)])  # b + w0*x0 + w1*x1 + ...
         return getattr(act, self.activation)() if self.nonlin else act
 
     def parameters(self) -> list[Value]:
