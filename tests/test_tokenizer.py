@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -261,9 +263,9 @@ MODES = [  # (ours, tiktoken kwargs)
 ]
 
 
-def _outcome(fn):
+def _outcome(encode, text, **kwargs):
     try:
-        return fn()
+        return encode(text, **kwargs)
     except ValueError:
         return "ValueError"
 
@@ -273,8 +275,7 @@ def test_special_tokens_like_tiktoken(gpt4, mode):
     ours, theirs = gpt4
     kw_ours, kw_theirs = MODES[mode]
     for text in SPECIAL_TEXTS:
-        expected = _outcome(lambda: theirs.encode(text, **kw_theirs))
-        assert _outcome(lambda: ours.encode(text, **kw_ours)) == expected, text
+        assert _outcome(ours.encode, text, **kw_ours) == _outcome(theirs.encode, text, **kw_theirs), text
 
 
 def test_disallowed_special_message_is_one_line(gpt4):
@@ -291,6 +292,11 @@ def test_register_special_tokens_rejects_taken_ids(trained):
         tok.register_special_tokens({"<|x|>": 300})
     with pytest.raises(ValueError, match="already taken"):
         tok.register_special_tokens({"<|x|>": tok.special_tokens["<|endoftext|>"]})
+    with pytest.raises(ValueError, match="already taken"):
+        tok.register_special_tokens({"<|x|>": 10_000, "<|y|>": 10_000})
+    with pytest.raises(ValueError, match="non-negative integer"):
+        tok.register_special_tokens({"<|x|>": -1})
+    assert "<|x|>" not in tok.special_tokens
 
 
 # ---------------------------------------------------------------- to_tiktoken
@@ -307,7 +313,8 @@ def test_to_tiktoken_on_real_text_and_specials(trained, gpt4, taylor):
     shakespeare = data.shakespeare()[:100_000] + "<|endoftext|>" + taylor[:5000]
     for tok in [trained["regex"], gpt4[0]]:
         enc = tok.to_tiktoken()
-        assert enc.encode(shakespeare, allowed_special="all") == tok.encode(shakespeare, allowed_special="all")
+        assert enc.encode(shakespeare, allowed_special="all") == \
+            tok.encode(shakespeare, allowed_special="all")
     basic = trained["basic"]
     assert basic.to_tiktoken().encode(taylor[:3000]) == basic.encode(taylor[:3000])
 
@@ -364,6 +371,17 @@ def test_cli_train_and_encode(tmp_path, capsys, taylor):
     assert main(["encode", "--model", str(tmp_path / "t.model"), "hello world"]) == 0
     ids = json.loads(capsys.readouterr().out)
     assert Tokenizer.load(tmp_path / "t.model").decode(ids) == "hello world"
+
+
+def test_python_m_entry_point():
+    r = subprocess.run([sys.executable, "-m", "zth.tokenizer", "encode", "--model", "/no/such.model", "hi"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and r.stderr.startswith("error: cannot read") and r.stderr.count("\n") == 1
+
+
+def test_cli_help_exits_0(capsys):
+    assert main(["--help"]) == 0
+    assert "train" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("argv", [
