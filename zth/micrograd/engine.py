@@ -50,12 +50,26 @@ class Value:
     def __add__(self, other) -> Value:
         if not isinstance(other, Value):
             other = Value(other)
-        return _result(self.data + other.data, self, other, "+")
+        out = _new(Value)  # _result(self.data + other.data, self, other, "+"), inlined: a hot path
+        out.data = self.data + other.data
+        out.grad = 0.0
+        out._a = self
+        out._b = other
+        out._op = "+"
+        out._n = next(_counter)
+        return out
 
     def __mul__(self, other) -> Value:
         if not isinstance(other, Value):
             other = Value(other)
-        return _result(self.data * other.data, self, other, "*")
+        out = _new(Value)  # _result(self.data * other.data, self, other, "*"), inlined: a hot path
+        out.data = self.data * other.data
+        out.grad = 0.0
+        out._a = self
+        out._b = other
+        out._op = "*"
+        out._n = next(_counter)
+        return out
 
     @staticmethod
     def sum(terms) -> Value:
@@ -64,7 +78,9 @@ class Value:
         The arithmetic is the same, left to right, so the result equals the chain of ``+``
         bit for bit, and so do the gradients: an addition passes ``out.grad`` to every term.
         """
-        terms = tuple(t if isinstance(t, Value) else Value(t) for t in terms)
+        terms = tuple(terms)
+        if set(map(type, terms)) != {Value}:  # numbers (or subclasses) among the terms
+            terms = tuple(t if isinstance(t, Value) else Value(t) for t in terms)
         if not terms:
             raise ValueError("Value.sum needs at least one term")
         acc = terms[0].data
@@ -196,12 +212,21 @@ def topological_order(root: Value) -> list[Value]:
     while stack:
         node = stack.pop()
         a = node._a
-        if a is None:
+        if a is None:  # a leaf
             continue
-        for operand in a if a.__class__ is tuple else (a, node._b):
-            if isinstance(operand, Value) and operand not in seen:
-                seen.add(operand)
-                stack.append(operand)
+        if a.__class__ is tuple:  # "sum": all of its terms
+            for term in a:
+                if term not in seen:
+                    seen.add(term)
+                    stack.append(term)
+            continue
+        if a not in seen:
+            seen.add(a)
+            stack.append(a)
+        b = node._b  # a second operand, an exponent, or None
+        if (b.__class__ is Value or isinstance(b, Value)) and b not in seen:
+            seen.add(b)
+            stack.append(b)
     return sorted(seen, key=_creation_number)
 
 
