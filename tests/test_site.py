@@ -39,9 +39,11 @@ MAX_PAGE_BYTES = 5 * 2**20
 
 if not (HTML / "index.html").is_file():
     pytest.skip(f"{HTML} is not built: run `jupyter-book build .` first", allow_module_level=True)
-if CHROMIUM is None:
+if CHROMIUM is None or not Path(CHROMIUM).is_file():
     pytest.skip(
-        "Chromium not found: apt-get install -y chromium (or set ZTH_CHROMIUM)", allow_module_level=True
+        f"Chromium not found ({CHROMIUM or 'not on PATH'}): apt-get install -y chromium "
+        "(or point ZTH_CHROMIUM at the binary)",
+        allow_module_level=True,
     )
 sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (the package only)")
 from book_toc import chapters, pages  # noqa: E402
