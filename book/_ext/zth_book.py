@@ -8,12 +8,16 @@
   We point it at the executed ``.ipynb`` that the theme publishes under ``_sources/`` (on the
   branch the site is served from), and put an install cell at the top of that notebook so it
   runs in Colab as downloaded.
+* Scoreboard: ``book/scoreboard`` is read after every chapter and on every build, and each
+  chapter's execution time is written beside its glue outputs (``<docname>.exec.json``), so
+  the scoreboard notebook (``zth.scoreboard``) sees the whole build.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -76,8 +80,64 @@ def _launchable_notebook(app: Sphinx, pagename: str, templatename, context, doct
                         f"_sources/{context['ipynb_source']}")
 
 
+def _clean_page(app: Sphinx, pagename: str, templatename, context, doctree) -> None:
+    """Keep the browser console clean: no script twice, and a valid initial colour mode.
+
+    sphinx-thebe registers its inline configuration script during the read phase, which
+    Sphinx 7 then emits twice (``const THEBE_JS_URL`` declared twice is a page error); the
+    theme logs an error on a first visit unless ``default_mode`` is set.
+    """
+    seen, unique = set(), []
+    for js in context.get("script_files", []):
+        # an inline script is registered once with filename None and once with "": the same script
+        key = (getattr(js, "filename", str(js)) or "", tuple(sorted(getattr(js, "attributes", {}).items())))
+        if key not in seen:
+            seen.add(key)
+            unique.append(js)
+    if "script_files" in context:
+        context["script_files"][:] = unique
+    context.setdefault("default_mode", "auto")
+
+
+def _scoreboard_last(app: Sphinx, env, docnames: list[str]) -> None:
+    """Read the scoreboard after every chapter, and tell its kernel where the build is."""
+    os.environ["ZTH_BOOK_OUTPUT"] = str(env.mystnb_config.output_folder)
+    os.environ["ZTH_RESULTS_DIR"] = str(Path(app.confdir) / "results")
+    doc = app.config.zth_scoreboard_doc
+    if doc in docnames:
+        docnames.remove(doc)
+        docnames.append(doc)
+
+
+def _scoreboard_always(app: Sphinx, env, added, changed, removed) -> list[str]:
+    """The scoreboard reflects the whole build, so it is re-read (and re-executed) every time."""
+    doc = app.config.zth_scoreboard_doc
+    return [doc] if doc in env.found_docs else []
+
+
+def _record_exec_time(app: Sphinx, doctree) -> None:
+    """Write ``<docname>.exec.json`` (execution seconds) beside myst-nb's ``.glue.json``."""
+    from myst_nb.sphinx_ import NbMetadataCollector
+
+    env = app.env
+    data = NbMetadataCollector.get_exec_data(env, env.docname)
+    if not data:
+        return
+    path = Path(env.mystnb_config.output_folder).joinpath(*(env.docname + ".exec.json").split("/"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    record = {k: data.get(k) for k in ("runtime", "method", "succeeded", "mtime")}
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record), encoding="utf-8")
+    os.replace(tmp, path)
+
+
 def setup(app: Sphinx) -> dict:
     app.add_config_value("zth_pages_branch", "gh-pages", "html")
+    app.add_config_value("zth_scoreboard_doc", "book/scoreboard", "env")
     app.connect("config-inited", _key_cache_on_source, priority=100)
     app.connect("html-page-context", _launchable_notebook, priority=502)  # after the theme's 501
+    app.connect("html-page-context", _clean_page)
+    app.connect("env-get-outdated", _scoreboard_always)
+    app.connect("env-before-read-docs", _scoreboard_last)
+    app.connect("doctree-read", _record_exec_time)
     return {"version": "0.1", "parallel_read_safe": True, "parallel_write_safe": True}

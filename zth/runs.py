@@ -1,0 +1,89 @@
+"""Recorded training runs: ``results/<family>/<run>/`` folders, read back for tables and plots.
+
+The training commands write one folder per run: ``metrics.jsonl`` (one JSON object a line:
+``step``, ``train_loss``, ``val_loss``, ``tokens_per_s``, ``elapsed``, ...) and ``run.json``
+(``device``, ``command``, ``git_rev``, ``preset``, ``started``, ...). The book's "Full run"
+sections and the scoreboard read them with :func:`read_runs`; a folder that is missing simply
+yields no runs, and a log line cut off mid-write is skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["Run", "read_runs"]
+
+
+def _number(x: object) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+@dataclass
+class Run:
+    """One recorded training run."""
+
+    family: str  # e.g. "gpt", "gpt2", "llama"
+    name: str
+    path: Path
+    info: dict = field(default_factory=dict)  # run.json
+    metrics: list[dict] = field(default_factory=list)  # metrics.jsonl, one dict a line
+
+    @property
+    def device(self) -> str:
+        """The device the run trained on, as ``run.json`` names it."""
+        return str(self.info.get("device_name") or self.info.get("device") or "unknown device")
+
+    def series(self, name: str) -> tuple[list[int], list[float]]:
+        """(steps, values) of metric ``name`` over the lines that have both."""
+        rows = [r for r in self.metrics if _number(r.get(name)) and isinstance(r.get("step"), int)]
+        return [r["step"] for r in rows], [float(r[name]) for r in rows]
+
+    def best(self, names: Sequence[str], mode: str = "min") -> float | None:
+        """The best (``"min"`` or ``"max"``) value of the first of ``names`` the log has, else None."""
+        for name in names:
+            values = [float(r[name]) for r in self.metrics if _number(r.get(name))]
+            if values:
+                return min(values) if mode == "min" else max(values)
+        return None
+
+    def last(self, name: str) -> float | None:
+        """The last logged value of ``name`` (e.g. ``step`` or ``elapsed``), else None."""
+        values = [r[name] for r in self.metrics if _number(r.get(name))]
+        return values[-1] if values else None
+
+
+def _json_lines(path: Path) -> list[dict]:
+    rows = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(row, dict):
+            rows.append(row)
+    return rows
+
+
+def read_runs(results: str | Path = "results", family: str | None = None) -> list[Run]:
+    """Every run folder under ``results`` (of one ``family`` if given) that has a ``metrics.jsonl``."""
+    runs = []
+    for log in sorted(Path(results).glob(f"{family or '*'}/*/metrics.jsonl")):
+        folder = log.parent
+        try:
+            info = json.loads((folder / "run.json").read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+            info = {}
+        runs.append(
+            Run(
+                folder.parent.name,
+                folder.name,
+                folder,
+                info if isinstance(info, dict) else {},
+                _json_lines(log),
+            )
+        )
+    return runs
