@@ -7,7 +7,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import zth.data
 from zth.makemore import (
     Examples,
     TrainConfig,
@@ -22,21 +21,7 @@ from zth.makemore import (
     train,
 )
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: one thread avoids thread hand-off costs (large on a loaded machine)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def words():
-    if zth.data.status()["names"] is None:
-        pytest.skip("names.txt is not available locally (set ZTH_DATA_DIR); tests never download")
-    return zth.data.names()
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-import zth.data
 from zth.makemore import Examples, TrainConfig, Vocab, build_dataset, evaluate_loss, sample, train
 from zth.makemore.bigram import (
     NeuralNGram,
@@ -20,21 +19,7 @@ from zth.makemore.bigram import (
 from zth.makemore.mixture import mixture
 from zth.makemore.mlp import MLP, MLPConfig
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: one thread avoids thread hand-off costs (large on a loaded machine)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def words():
-    if zth.data.status()["names"] is None:
-        pytest.skip("names.txt is not available locally (set ZTH_DATA_DIR); tests never download")
-    return zth.data.names()
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
