@@ -35,14 +35,14 @@ PRESETS: dict[str, tuple[GPT2Config, TrainConfig]] = {
                   TrainConfig(total_batch_tokens=524_288, micro_batch=64, seq_len=1024, max_steps=19_073,
                               max_lr=6e-4, min_lr=6e-5, warmup_steps=715, weight_decay=0.1,
                               eval_interval=250, eval_steps=20, checkpoint_interval=5000)),
-    # about a minute per 100 steps on two CPU cores; GPT-2's tokenizer and padded vocabulary
-    "tiny": (GPT2Config(block_size=128, vocab_size=50304, n_layer=4, n_head=4, n_embd=128),
-             TrainConfig(total_batch_tokens=4096, micro_batch=16, seq_len=128, max_steps=300,
-                         max_lr=3e-3, min_lr=3e-4, warmup_steps=20, weight_decay=0.1,
-                         eval_interval=50, eval_steps=8, checkpoint_interval=0, print_interval=25)),
+    # a couple of minutes on two idle CPU cores; GPT-2's tokenizer and padded vocabulary
+    "tiny": (GPT2Config(block_size=128, vocab_size=50304, n_layer=4, n_head=4, n_embd=64),
+             TrainConfig(total_batch_tokens=2048, micro_batch=8, seq_len=128, max_steps=60,
+                         max_lr=3e-3, min_lr=3e-4, warmup_steps=6, weight_decay=0.1,
+                         eval_interval=20, eval_steps=4, checkpoint_interval=0, print_interval=10)),
 }
 
-HELLASWAG_LIMIT = {"gpt2-124m": None, "tiny": 200}  # default examples per evaluation
+HELLASWAG_LIMIT = {"gpt2-124m": None, "tiny": 100}  # default examples per evaluation
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,30 +56,20 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--hellaswag", choices=["auto", "official", "derived", "off"], default="auto",
                     help="HellaSwag at each evaluation: official file if present, else the derived copy")
     ap.add_argument("--hellaswag-limit", type=int, default=None,
-                    help="score only the first N examples (preset default: all for gpt2-124m, 200 for tiny)")
+                    help="score only the first N examples (preset default: all for gpt2-124m, 100 for tiny)")
     ap.add_argument("--samples", type=int, default=0, help="sample N continuations at each evaluation")
     ap.add_argument("--sample-tokens", type=int, default=32)
     ap.add_argument("--peak-tflops", type=float, default=None,
                     help="device peak for MFU (CPUs, unknown GPUs)")
-    for f in fields(TrainConfig):
+    for f in [*fields(TrainConfig), *fields(GPT2Config)]:
         if f.name == "out_dir":
             continue
-        flag = "--" + f.name.replace("_", "-")
-        if f.type in (bool, "bool"):
+        flag, kind = "--" + f.name.replace("_", "-"), str(f.type).split("|")[0].strip()
+        if kind == "bool":
             ap.add_argument(flag, action=argparse.BooleanOptionalAction, default=None)
         else:
-            ap.add_argument(flag, type=_type(f.type), default=None)
-    for f in fields(GPT2Config):
-        flag = "--" + f.name.replace("_", "-")
-        if f.type in (bool, "bool"):
-            ap.add_argument(flag, action=argparse.BooleanOptionalAction, default=None)
-        else:
-            ap.add_argument(flag, type=_type(f.type), default=None)
+            ap.add_argument(flag, type={"int": int, "float": float, "str": str}[kind], default=None)
     return ap
-
-
-def _type(t):
-    return {"int": int, "float": float, "str": str}.get(t, t) if isinstance(t, str) else t
 
 
 def configs(args: argparse.Namespace) -> tuple[GPT2Config, TrainConfig]:
@@ -122,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
             model = GPT2.from_pretrained(args.init_from, flash=model_cfg.flash, dropout=model_cfg.dropout)
         else:
             model = GPT2(model_cfg)
+        if train_cfg.seq_len > model.config.block_size:
+            raise ValueError(f"seq_len {train_cfg.seq_len} exceeds block_size {model.config.block_size}")
         shape = (train_cfg.micro_batch, train_cfg.seq_len, dist.rank, dist.world_size)
         train = ShardLoader.from_dir(args.data, "train", *shape)
         val = ShardLoader.from_dir(args.data, "val", *shape)

@@ -69,6 +69,7 @@ class TrainConfig:
     compile: bool = False
     amp: str = "auto"  # "auto": bf16 autocast on CUDA, none elsewhere; "bf16"; "off"
     tf32: bool = True  # TF32 matmuls on CUDA
+    fused_adamw: bool | None = None  # None: the fused AdamW kernel on CUDA, the loop version elsewhere
     device: str = "auto"
     out_dir: str | None = None  # metrics.jsonl and checkpoints go here (rank 0)
 
@@ -115,7 +116,8 @@ class Trainer:
         self.amp_dtype = torch.bfloat16 if cfg.amp == "bf16" or (cfg.amp == "auto" and cuda) else None
         self.raw_model = model.to(device)
         self.optimizer = configure_adamw(self.raw_model, lr=cfg.max_lr, weight_decay=cfg.weight_decay,
-                                         betas=(cfg.beta1, cfg.beta2), fused=cuda)
+                                         betas=(cfg.beta1, cfg.beta2),
+                                         fused=cuda if cfg.fused_adamw is None else cfg.fused_adamw)
         self.model = torch.compile(self.raw_model) if cfg.compile else self.raw_model
         if self.dist.ddp:
             self.model = DDP(self.model, device_ids=[self.dist.local_rank] if cuda else None)
@@ -286,7 +288,9 @@ def format_record(r: dict) -> str:
     parts = [f"step {r['step']:5d} | eval"]
     parts += [f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in r.items()
               if k not in ("step", "tokens", "elapsed") and not isinstance(v, (list, dict))]
-    return " | ".join(parts)
+    texts = [f"\n    {k}: {t!r}" for k, v in r.items() if isinstance(v, list)
+             for t in v if isinstance(t, str)]
+    return " | ".join(parts) + "".join(texts)
 
 
 def read_metrics(path: str | Path) -> list[dict]:
