@@ -5,7 +5,8 @@ rung measured on the device at hand (``zth.gpt2.ladder``: it times the trainer's
 Rungs that make no sense there (TF32 and fused AdamW on a CPU; compile on a CPU unless
 ``--compile-on-cpu``) are reported as skipped. On a GPU a last row runs everything at
 ``--final-batch`` (the lecture's 64 x 1024). Results go to ``--out`` as JSON and markdown,
-named after the device, with the command and the git revision.
+named after the device, with the command and the git revision (``$ZTH_GIT_REV`` where the
+working tree is not a git checkout).
 
     python benchmarks/gpt2_throughput.py                       # CPU: batch 1 x 128, few steps
     python benchmarks/gpt2_throughput.py --out results/gpt2    # on an H100: 16 x 1024, then 64 x 1024
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import re
 import shlex
@@ -33,6 +35,9 @@ from zth.gpt2.train import PRESETS
 
 
 def git_revision() -> str:
+    """HEAD (with ``-dirty`` for uncommitted changes), or ``$ZTH_GIT_REV`` where there is no git."""
+    if os.environ.get("ZTH_GIT_REV"):
+        return os.environ["ZTH_GIT_REV"]
     try:
         rev = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
                              cwd=Path(__file__).parent).stdout.strip()
