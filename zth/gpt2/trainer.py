@@ -93,7 +93,9 @@ class Trainer:
     ``evals`` are callables ``fn(trainer) -> dict`` run on every rank at each evaluation
     (e.g. HellaSwag, samples); their results join the evaluation's metrics record.
     ``flops_per_token`` defaults to ``model.flops_per_token(seq_len)`` when the model has it;
-    ``peak`` (FLOP/s per device) to the datasheet value of a known GPU.
+    ``peak`` (FLOP/s per device) to the datasheet value of a known GPU. Under ``torchrun``
+    pass ``dist=zth.gpt2.ddp.init_distributed()`` (and loaders built for that rank); without
+    it the trainer runs as one process on ``config.device``.
     """
 
     def __init__(self, model: nn.Module, train_data: BatchSource, config: TrainConfig,
