@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     peak_kind = "bf16 dense datasheet peak"
     if peak is None:
         peak, peak_kind = measure_matmul_flops(args.device), "measured fp32 1024x1024 matmul"
-    print(f"{name} | {args.model} B={batch} T={seq_len} | MFU vs {peak_kind} = {peak / 1e12:.2f} TFLOP/s")
+    print(f"{name} | {args.model} B={batch} T={seq_len} | MFU vs {peak_kind} = {peak / 1e12:.3g} TFLOP/s")
     t0 = time.perf_counter()
     rows = speed_ladder(config, batch, seq_len, steps, warmup, args.device, args.compile_on_cpu, peak,
                         progress=lambda r: print(f"  {r['rung']:<20} " + (
@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         (out / f"throughput-{slug}.md").write_text(
             f"# GPT-2 {args.model} throughput on {name}\n\n`{record['command']}` at git {record['git']}, "
             f"torch {torch.__version__}, {record['date']}. Batch {batch} x {seq_len}; MFU relative to the "
-            f"{peak_kind} ({peak / 1e12:.1f} TFLOP/s).\n\n{table}\n")
+            f"{peak_kind} ({peak / 1e12:.3g} TFLOP/s).\n\n{table}\n")
         print(f"wrote {out}/throughput-{slug}.json and .md")
     return 0
 
