@@ -79,11 +79,38 @@ def main(argv: list[str] | None = None) -> int:
     if peak is None:
         peak, peak_kind = measure_matmul_flops(args.device), "measured fp32 1024x1024 matmul"
     print(f"{name} | {args.model} B={batch} T={seq_len} | MFU vs {peak_kind} = {peak / 1e12:.3g} TFLOP/s")
+    meta = {"device": name, "command": shlex.join([sys.executable, *sys.argv]), "git": git_revision(),
+            "torch": torch.__version__, "python": platform.python_version(),
+            "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "model": args.model, "batch": batch,
+            "seq_len": seq_len, "steps": steps, "warmup": warmup, "peak_flops": peak, "peak_kind": peak_kind}
+    rows: list[dict] = []
+
+    def report(row: dict | None = None, final: dict | None = None) -> str:
+        """Print a finished rung and rewrite the result files (a cut-off run keeps what it measured)."""
+        if row is not None:
+            rows.append(row)
+            print(f"  {row['rung']:<20} " + (f"{row['tokens_per_s']:>12,.0f} tok/s" if row.get("tokens_per_s")
+                                             else f"skipped: {row['skipped']}"), flush=True)
+        table = ladder_table(rows)
+        if final and final.get("tokens_per_s"):
+            table += (f"\n| all on, batch {final['batch']} | {final['tokens_per_s']:,.0f} | "
+                      f"{final['step_ms']:,.0f} | {final['tokens_per_s'] / rows[0]['tokens_per_s']:.2f}x | "
+                      f"{100 * final['mfu']:.1f}% |")
+        if args.out:
+            out = Path(args.out)
+            out.mkdir(parents=True, exist_ok=True)
+            slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:60]
+            record = {**meta, "rows": rows, "final": final}
+            (out / f"throughput-{slug}.json").write_text(json.dumps(record, indent=1) + "\n")
+            (out / f"throughput-{slug}.md").write_text(
+                f"# GPT-2 {args.model} throughput on {name}\n\n`{meta['command']}` at git {meta['git']}, "
+                f"torch {torch.__version__}, {meta['date']}. Batch {batch} x {seq_len}; MFU relative to the "
+                f"{peak_kind} ({peak / 1e12:.3g} TFLOP/s).\n\n{table}\n")
+        return table
+
     t0 = time.perf_counter()
-    rows = speed_ladder(config, batch, seq_len, steps, warmup, args.device, args.compile_on_cpu, peak,
-                        progress=lambda r: print(f"  {r['rung']:<20} " + (
-                            f"{r['tokens_per_s']:>12,.0f} tok/s" if r.get("tokens_per_s") else
-                            f"skipped: {r['skipped']}"), flush=True))
+    speed_ladder(config, batch, seq_len, steps, warmup, args.device, args.compile_on_cpu, peak,
+                 progress=report)
     final = None
     if cuda and args.final_batch:
         best = Settings(**rows[-1]["settings"])
@@ -93,28 +120,8 @@ def main(argv: list[str] | None = None) -> int:
             final["batch"] = args.final_batch
         except torch.cuda.OutOfMemoryError:
             final = {"batch": args.final_batch, "skipped": "out of memory"}
-    table = ladder_table(rows)
-    if final and final.get("tokens_per_s"):
-        table += (f"\n| all on, batch {final['batch']} | {final['tokens_per_s']:,.0f} | "
-                  f"{final['step_ms']:,.0f} | {final['tokens_per_s'] / rows[0]['tokens_per_s']:.2f}x | "
-                  f"{100 * final['mfu']:.1f}% |")
-    print(table)
-    print(f"total {time.perf_counter() - t0:.0f} s")
-    if args.out:
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:60]
-        record = {"device": name, "command": shlex.join([sys.executable, *sys.argv]), "git": git_revision(),
-                  "torch": torch.__version__, "python": platform.python_version(),
-                  "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "model": args.model, "batch": batch,
-                  "seq_len": seq_len, "steps": steps, "warmup": warmup, "peak_flops": peak,
-                  "peak_kind": peak_kind, "rows": rows, "final": final}
-        (out / f"throughput-{slug}.json").write_text(json.dumps(record, indent=1) + "\n")
-        (out / f"throughput-{slug}.md").write_text(
-            f"# GPT-2 {args.model} throughput on {name}\n\n`{record['command']}` at git {record['git']}, "
-            f"torch {torch.__version__}, {record['date']}. Batch {batch} x {seq_len}; MFU relative to the "
-            f"{peak_kind} ({peak / 1e12:.3g} TFLOP/s).\n\n{table}\n")
-        print(f"wrote {out}/throughput-{slug}.json and .md")
+    print(report(final=final))
+    print(f"total {time.perf_counter() - t0:.0f} s" + (f"; results in {args.out}" if args.out else ""))
     return 0
 
 
