@@ -11,6 +11,7 @@ from zth.makemore.layers import (
     Linear,
     Sequential,
     Tanh,
+    calibrate_batchnorm,
     fold_batchnorm,
 )
 
@@ -217,3 +218,25 @@ def test_fold_batchnorm():
     assert sum(isinstance(layer, BatchNorm1d) for layer in folded) == 1
     assert len(folded) == len(model) - 2
     assert model[3].training is False and isinstance(model[3], BatchNorm1d)  # original untouched
+
+
+@pytest.mark.parametrize("per_step", [False, True])
+def test_calibrate_batchnorm(per_step):
+    from zth.makemore.wavenet import BatchNorm1dPerStep
+
+    g = torch.Generator().manual_seed(6)
+    model = _wavenet(g)
+    if per_step:
+        model.layers[3] = BatchNorm1dPerStep(16)
+    X = torch.randint(0, 27, (1000, 4), generator=g)
+    calibrate_batchnorm(model, X, batch_size=300)  # chunks that do not divide 1000
+    assert not any(layer.training for layer in model)
+    # oracle: each BatchNorm's input over all of X, with the earlier ones calibrated
+    h = X
+    for layer in model:
+        if isinstance(layer, BatchNorm1d):
+            dims = (0,) if per_step and layer is model[3] else tuple(range(h.ndim - 1))
+            torch.testing.assert_close(layer.running_mean, h.mean(dims))
+            torch.testing.assert_close(layer.running_var, h.var(dims))
+        h = layer(h)
+    assert model[3].running_mean.shape == ((2, 16) if per_step else (16,))

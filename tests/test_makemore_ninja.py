@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zth.makemore import ninja
+from zth.makemore import Examples, TrainConfig, ninja, train
 from zth.makemore.ninja import NinjaConfig
 
 
@@ -37,6 +37,9 @@ def test_manual_backward_matches_autograd(s):
     assert set(d) == set(cache) | set(ninja.PARAM_NAMES)
     for name, t in {**cache, **p}.items():
         torch.testing.assert_close(d[name], t.grad, rtol=1e-9, atol=1e-12, msg=name)
+    fast = ninja.fast_backward(p, cache, X, Y, cfg)
+    for name in ninja.PARAM_NAMES:
+        torch.testing.assert_close(fast[name], p[name].grad, rtol=1e-9, atol=1e-12, msg=name)
 
 
 def test_forward_matches_torch_functional():
@@ -75,27 +78,41 @@ def test_batchnorm_backward(seed, n, width, correction):
     torch.testing.assert_close(dx, x.grad)
 
 
-def test_fast_backward_and_training_match_autograd():
+def test_training_with_manual_gradients_matches_autograd():
     cfg = NinjaConfig()
     g = torch.Generator().manual_seed(1)
     X = torch.randint(0, 27, (400, 3), generator=g)
     Y = (X[:, -1] + 1) % 27  # a learnable rule: the next letter
-    p_manual = ninja.init_params(cfg, torch.Generator().manual_seed(2))
-    p_auto = {k: v.detach().clone().requires_grad_() for k, v in p_manual.items()}
-    for _ in range(30):
-        ix = torch.randint(0, 400, (32,), generator=g)
-        l_m = ninja.train_step(p_manual, X[ix], Y[ix], cfg, lr=0.1, manual=True)
-        l_a = ninja.train_step(p_auto, X[ix], Y[ix], cfg, lr=0.1, manual=False)
-        assert l_m == pytest.approx(l_a, abs=1e-5)
+    runs = {}
+    for manual in (True, False):
+        p = ninja.init_params(cfg, torch.Generator().manual_seed(2))
+        config = TrainConfig(steps=40, batch_size=32, lr=0.1, log_lines=0)
+        hist = train(lambda x: x, list(p.values()), Examples(X, Y), config,
+                     loss_fn=ninja.make_loss(p, cfg, manual=manual))
+        runs[manual] = p, hist.loss
+    (p_m, loss_m), (p_a, loss_a) = runs[True], runs[False]
+    assert loss_m == pytest.approx(loss_a, abs=1e-5)
     for k in ninja.PARAM_NAMES:
-        torch.testing.assert_close(p_manual[k], p_auto[k], atol=1e-5, rtol=1e-4)
-    assert l_m < 3.0  # it is learning the rule, starting from about 3.3
-    mean, var = ninja.batchnorm_statistics(p_manual, X, cfg)
+        torch.testing.assert_close(p_m[k], p_a[k], atol=1e-5, rtol=1e-4)
+    assert loss_m[-1] < 3.0 < loss_m[0]  # it is learning the rule, starting from about 3.3
+    mean, var = ninja.batchnorm_statistics(p_m, X, cfg)
     with torch.no_grad():
-        hprebn = p_manual["C"][X].view(400, -1) @ p_manual["W1"] + p_manual["b1"]
-        hpreact = p_manual["bngain"] * (hprebn - mean) / (var + cfg.eps).sqrt() + p_manual["bnbias"]
-        ref = F.cross_entropy(torch.tanh(hpreact) @ p_manual["W2"] + p_manual["b2"], Y).item()
-    assert ninja.evaluate(p_manual, X, Y, cfg, mean, var) == pytest.approx(ref, rel=1e-6)
+        hprebn = p_m["C"][X].view(400, -1) @ p_m["W1"] + p_m["b1"]
+        hpreact = p_m["bngain"] * (hprebn - mean) / (var + cfg.eps).sqrt() + p_m["bnbias"]
+        ref = F.cross_entropy(torch.tanh(hpreact) @ p_m["W2"] + p_m["b2"], Y).item()
+    loss = F.cross_entropy(ninja.inference_logits(p_m, X, cfg, mean, var), Y).item()
+    assert loss == pytest.approx(ref, rel=1e-6)
+
+
+def test_manual_loss_backward_is_fast_backward():
+    cfg = NinjaConfig()
+    p, X, Y = _setup(3, 16, cfg)
+    loss = ninja.make_loss(p, cfg, manual=True)(X, Y)
+    (2 * loss).backward()  # the upstream gradient is applied
+    _, cache = ninja.forward(p, X, Y, cfg)
+    d = ninja.fast_backward(p, cache, X, Y, cfg)
+    for k in ninja.PARAM_NAMES:
+        torch.testing.assert_close(p[k].grad, 2 * d[k])
 
 
 def test_compare_and_errors():

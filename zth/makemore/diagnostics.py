@@ -16,11 +16,12 @@ from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
 import torch
+import torch.nn.functional as F
 
 from zth.makemore.layers import Layer, Sequential, Tanh
 
 __all__ = ["LayerStats", "activation_stats", "plot_activation_grads", "plot_activations",
-           "plot_update_ratios", "plot_weight_grads", "retain_grads", "update_ratios"]
+           "plot_diagnostics", "plot_update_ratios", "plot_weight_grads", "retain_grads", "update_ratios"]
 
 
 @dataclass(frozen=True)
@@ -147,3 +148,27 @@ def plot_update_ratios(history: list[list[float]], params: list[torch.Tensor], a
     ax.set(xlabel="step", ylabel="log10(update / data)", title="update-to-data ratio")
     ax.legend(fontsize="small")
     return finals
+
+
+def plot_diagnostics(model: Sequential, X: torch.Tensor, Y: torch.Tensor,
+                     history: list[list[float]] | None = None, kind: type[Layer] = Tanh,
+                     title: str = "") -> tuple[plt.Figure, dict[str, list]]:
+    """All four views in one row: forward, backward and weight-gradient histograms on the batch
+    ``(X, Y)`` (one forward and backward pass, cross-entropy), and the update-to-data
+    ``history`` if given. Returns the figure and the stats of each view by name.
+    """
+    loss = F.cross_entropy(model(X), Y)
+    retain_grads(model)
+    for p in model.parameters():
+        p.grad = None
+    loss.backward()
+    fig, axes = plt.subplots(1, 4 if history else 3, figsize=(18 if history else 14, 3.2))
+    stats = {"activations": plot_activations(model, kind, ax=axes[0]),
+             "gradients": plot_activation_grads(model, kind, ax=axes[1]),
+             "weights": plot_weight_grads(model, ax=axes[2])}
+    if history:
+        stats["updates"] = plot_update_ratios(history, model.parameters(), ax=axes[3])
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig, stats

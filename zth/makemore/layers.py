@@ -14,12 +14,13 @@ unbiased one in ``running_var``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator
 
 import torch
 
 __all__ = ["BatchNorm1d", "Embedding", "FlattenConsecutive", "Layer", "Linear", "Sequential", "Tanh",
-           "fold_batchnorm"]
+           "calibrate_batchnorm", "fold_batchnorm"]
 
 
 class Layer:
@@ -48,6 +49,16 @@ class Linear(Layer):
                  generator: torch.Generator | None = None):
         self.weight = torch.randn((fan_in, fan_out), generator=generator) * (gain / fan_in**0.5)
         self.bias = torch.zeros(fan_out) if bias else None
+
+    @classmethod
+    def from_tensors(cls, weight: torch.Tensor, bias: torch.Tensor | None = None) -> Linear:
+        """A ``Linear`` holding the given ``(fan_in, fan_out)`` weight and optional bias."""
+        if weight.ndim != 2 or (bias is not None and bias.shape != weight.shape[1:]):
+            raise ValueError(f"need a 2-D weight and a bias of its fan_out, got {tuple(weight.shape)} "
+                             f"and {None if bias is None else tuple(bias.shape)}")
+        layer = cls.__new__(cls)
+        layer.weight, layer.bias = weight, bias
+        return layer
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         self.out = x @ self.weight
@@ -79,22 +90,27 @@ class BatchNorm1d(Layer):
         self.running_mean = torch.zeros(dim)
         self.running_var = torch.ones(dim)
 
+    def reduce_dims(self, x: torch.Tensor) -> tuple[int, ...]:
+        """The dimensions the statistics are taken over: all but the features."""
+        return tuple(range(x.ndim - 1))
+
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim not in (2, 3) or x.shape[-1] != self.gamma.shape[0]:
             raise ValueError(f"BatchNorm1d({self.gamma.shape[0]}) expects (B, C) or (B, T, C) input "
                              f"with C = {self.gamma.shape[0]}, got shape {tuple(x.shape)}")
         if self.training:
-            dims = tuple(range(x.ndim - 1))  # (0,) or (0, 1): everything but the features
+            dims = self.reduce_dims(x)
             mean = x.mean(dims)
-            var = x.var(dims, correction=0)
+            xc = x - mean
+            var = (xc * xc).mean(dims)  # biased; two passes are faster here than torch.var_mean
             with torch.no_grad():
-                n = x.numel() // x.shape[-1]
-                unbiased = var * (n / max(n - 1, 1))
-                self.running_mean.lerp_(mean, self.momentum)
-                self.running_var.lerp_(unbiased, self.momentum)
+                n = x.numel() // mean.numel()
+                self.running_mean = torch.lerp(self.running_mean, mean, self.momentum)
+                self.running_var = torch.lerp(self.running_var, var * (n / max(n - 1, 1)), self.momentum)
         else:
-            mean, var = self.running_mean, self.running_var
-        self.out = self.gamma * (x - mean) / torch.sqrt(var + self.eps) + self.beta
+            xc, var = x - self.running_mean, self.running_var
+        # gamma * (x - mean) / sqrt(var + eps) + beta, with the per-feature factor computed once
+        self.out = torch.addcmul(self.beta, xc, self.gamma * torch.rsqrt(var + self.eps))
         return self.out
 
     def parameters(self) -> list[torch.Tensor]:
@@ -221,11 +237,37 @@ def fold_batchnorm(model: Sequential) -> Sequential:
             with torch.no_grad():
                 scale = layer.gamma / torch.sqrt(layer.running_var + layer.eps)
                 bias = prev.bias if prev.bias is not None else torch.zeros_like(layer.beta)
-                prev.weight = prev.weight * scale  # prev is already our own copy
-                prev.bias = (bias - layer.running_mean) * scale + layer.beta
+                folded[-1] = Linear.from_tensors(prev.weight * scale,
+                                                 (bias - layer.running_mean) * scale + layer.beta)
         else:
             folded.append(_detached_copy(layer))
     return Sequential(folded).eval()
+
+
+@torch.no_grad()
+def calibrate_batchnorm(model: Sequential, X: torch.Tensor, batch_size: int = 16_384) -> None:
+    """Set every ``BatchNorm1d``'s running statistics to those of its input over all of ``X``.
+
+    Lecture 4's "calibrate the batch norm at the end of training". Layer by layer, with the
+    earlier ones already calibrated, the mean and unbiased variance are accumulated over
+    ``X`` in chunks. Leaves ``model`` in eval mode.
+    """
+    model.eval()
+    for k, layer in enumerate(model.layers):
+        if not isinstance(layer, BatchNorm1d):
+            continue
+        head = Sequential(model.layers[:k])
+        total = total_sq = 0.0
+        n = 0
+        for i in range(0, len(X), batch_size):
+            h = head(X[i:i + batch_size]).double()
+            dims = layer.reduce_dims(h)
+            total = total + h.sum(dims)
+            total_sq = total_sq + (h * h).sum(dims)
+            n += math.prod(h.shape[d] for d in dims)
+        mean = total / n
+        layer.running_mean = mean.to(layer.gamma.dtype)
+        layer.running_var = ((total_sq - n * mean * mean) / max(n - 1, 1)).to(layer.gamma.dtype)
 
 
 def _detached_copy(layer: Layer) -> Layer:

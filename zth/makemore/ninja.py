@@ -4,20 +4,21 @@
 (named as in the lecture); ``manual_backward`` walks them back one by one and returns the
 gradient of each; ``cross_entropy_backward`` and ``batchnorm_backward`` are the closed forms
 that replace whole stretches of it; ``fast_backward`` uses them to get the parameter
-gradients, which is all training needs. ``train_step`` updates the parameters with either the
-manual gradients or autograd's, so the two can be compared step for step.
+gradients, which is all training needs. ``make_loss`` plugs them into the shared training loop
+(or plugs in autograd's instead), so the two can be compared step for step.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
 __all__ = ["NinjaConfig", "PARAM_NAMES", "batchnorm_backward", "batchnorm_statistics", "compare",
-           "cross_entropy_backward", "evaluate", "fast_backward", "forward", "init_params",
-           "manual_backward", "train_step"]
+           "cross_entropy_backward", "fast_backward", "forward", "inference_logits", "init_params",
+           "make_loss", "manual_backward"]
 
 PARAM_NAMES = ("C", "W1", "b1", "W2", "b2", "bngain", "bnbias")
 
@@ -181,23 +182,33 @@ def fast_backward(p: dict[str, torch.Tensor], c: dict[str, torch.Tensor], X: tor
     return d
 
 
-def train_step(p: dict[str, torch.Tensor], X: torch.Tensor, Y: torch.Tensor, cfg: NinjaConfig,
-               lr: float, manual: bool = True) -> float:
-    """One SGD step on a batch with ``fast_backward``'s gradients (or autograd's); returns the loss."""
+class _ManualGradients(torch.autograd.Function):
+    """An autograd node for the whole network whose backward is ``fast_backward``."""
+
+    @staticmethod
+    def forward(ctx, X, Y, cfg, *params):
+        p = dict(zip(PARAM_NAMES, params, strict=True))
+        loss, cache = forward(p, X, Y, cfg)  # autograd records nothing inside a Function
+        ctx.p, ctx.cache, ctx.X, ctx.Y, ctx.cfg = p, cache, X, Y, cfg
+        return loss
+
+    @staticmethod
+    def backward(ctx, dloss):
+        d = fast_backward(ctx.p, ctx.cache, ctx.X, ctx.Y, ctx.cfg)
+        return (None, None, None, *(dloss * d[k] for k in PARAM_NAMES))
+
+
+def make_loss(p: dict[str, torch.Tensor], cfg: NinjaConfig,
+              manual: bool = True) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """``loss_fn(X, Y)`` for ``zth.makemore.train`` (given the identity as ``forward``).
+
+    With ``manual=True`` its ``backward()`` runs ``fast_backward`` and nothing else: autograd
+    only hands our gradients to the parameters. With ``manual=False`` autograd differentiates
+    ``forward`` itself, for comparison.
+    """
     if manual:
-        with torch.no_grad():
-            loss, cache = forward(p, X, Y, cfg)
-        grads = fast_backward(p, cache, X, Y, cfg)
-    else:
-        for t in p.values():
-            t.grad = None
-        loss, _ = forward(p, X, Y, cfg)
-        loss.backward()
-        grads = {k: t.grad for k, t in p.items()}
-    with torch.no_grad():
-        for k, t in p.items():
-            t -= lr * grads[k]
-    return loss.item()
+        return lambda X, Y: _ManualGradients.apply(X, Y, cfg, *(p[k] for k in PARAM_NAMES))
+    return lambda X, Y: forward(p, X, Y, cfg)[0]
 
 
 @torch.no_grad()
@@ -209,13 +220,12 @@ def batchnorm_statistics(p: dict[str, torch.Tensor], X: torch.Tensor,
 
 
 @torch.no_grad()
-def evaluate(p: dict[str, torch.Tensor], X: torch.Tensor, Y: torch.Tensor, cfg: NinjaConfig,
-             bnmean: torch.Tensor, bnvar: torch.Tensor) -> float:
-    """Cross-entropy on ``(X, Y)`` with fixed BatchNorm statistics (inference mode)."""
+def inference_logits(p: dict[str, torch.Tensor], X: torch.Tensor, cfg: NinjaConfig,
+                     bnmean: torch.Tensor, bnvar: torch.Tensor) -> torch.Tensor:
+    """The logits for ``X`` with fixed BatchNorm statistics (inference: no batch needed)."""
     hprebn = p["C"][X].view(X.shape[0], -1) @ p["W1"] + p["b1"]
     hpreact = p["bngain"] * (hprebn - bnmean) * (bnvar + cfg.eps) ** -0.5 + p["bnbias"]
-    logits = torch.tanh(hpreact) @ p["W2"] + p["b2"]
-    return F.cross_entropy(logits, Y).item()
+    return torch.tanh(hpreact) @ p["W2"] + p["b2"]
 
 
 def compare(manual: torch.Tensor, reference: torch.Tensor) -> tuple[bool, bool, float]:
