@@ -7,7 +7,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import zth.data
 from zth.makemore import (
     Examples,
     TrainConfig,
@@ -22,12 +21,7 @@ from zth.makemore import (
     train,
 )
 
-
-@pytest.fixture(scope="module")
-def words():
-    if zth.data.status()["names"] is None:
-        pytest.skip("names.txt is not available locally (set ZTH_DATA_DIR); tests never download")
-    return zth.data.names()
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -177,9 +171,9 @@ def test_train_matches_manual_sgd_and_logs(tmp_path, capsys):
     assert hist.loss[-1] < hist.loss[0]
 
     lines = capsys.readouterr().out.strip().splitlines()
-    assert len(lines) == 3 and lines[0].startswith("step  0/50") and "dev" in lines[-1]
+    assert len(lines) == 3 and lines[0].startswith("step  1/50") and "dev" in lines[-1]
     records = [json.loads(line) for line in (tmp_path / "m.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in records] == [0, 25, 49]
+    assert [r["step"] for r in records] == [1, 26, 50]
     assert records[-1]["dev_loss"] == pytest.approx(evaluate_loss(forward, data))
     assert {"loss", "lr", "examples_per_s", "elapsed"} <= records[0].keys()
 

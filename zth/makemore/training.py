@@ -27,10 +27,13 @@ LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 @dataclass
 class TrainConfig:
-    """How to train: steps, batch size, learning rate (a number or a function of the step)."""
+    """How to train: steps, batch size, learning rate (a number or a function of the step).
+
+    ``batch_size=None`` trains on the whole training set at every step (full-batch gradient descent).
+    """
 
     steps: int = 10_000
-    batch_size: int = 32
+    batch_size: int | None = 32
     lr: float | Callable[[int], float] = 0.1
     seed: int = 42  # seeds the minibatch sampler
     log_lines: int = 5  # how many log lines to print (the first and last step included); 0: none
@@ -75,6 +78,13 @@ def cosine(lr_max: float, lr_min: float, steps: int, warmup: int = 0) -> Callabl
     return schedule
 
 
+def exponential(lr_start: float, lr_end: float, steps: int) -> Callable[[int], float]:
+    """From ``lr_start`` to ``lr_end`` in ``steps`` geometric steps: the learning-rate finder's sweep."""
+    def schedule(step: int) -> float:
+        return lr_start * (lr_end / lr_start) ** (step / max(1, steps - 1))
+    return schedule
+
+
 @torch.no_grad()
 def evaluate_loss(forward: Forward, examples: Examples, batch_size: int = 65_536,
                   loss_fn: LossFn = F.cross_entropy) -> float:
@@ -114,6 +124,8 @@ def train(forward: Forward, parameters: Sequence[torch.Tensor], data: Examples, 
         callback: called as ``callback(step, lr, loss)`` after each update, gradients still in place.
         progress: draw a progress bar; by default only when stderr is a terminal (never in the book).
         metrics_path: write the log points there as JSON lines (rewritten atomically at each point).
+            A log point's ``step`` counts the updates done; its ``loss`` is the mean minibatch loss
+            since the previous point, and the ``<name>_loss`` of ``evals`` are measured after the update.
 
     Returns:
         The ``History``: the minibatch loss and learning rate of every step and the log points.
@@ -121,9 +133,10 @@ def train(forward: Forward, parameters: Sequence[torch.Tensor], data: Examples, 
     parameters = list(parameters)
     if any(not p.requires_grad for p in parameters):
         raise ValueError("every parameter must have requires_grad=True")
-    if config.steps < 1 or config.batch_size < 1:
+    if config.steps < 1 or (config.batch_size is not None and config.batch_size < 1):
         raise ValueError(f"need steps >= 1 and batch_size >= 1, got {config.steps}, {config.batch_size}")
     X, Y = data
+    batch_size = len(Y) if config.batch_size is None else config.batch_size
     g = torch.Generator().manual_seed(config.seed)
     every = max(1, math.ceil(config.steps / max(1, config.log_lines - 1)))
     bar = None
@@ -136,8 +149,11 @@ def train(forward: Forward, parameters: Sequence[torch.Tensor], data: Examples, 
     last_logged = 0
     try:
         for step in range(config.steps):
-            ix = torch.randint(0, len(Y), (config.batch_size,), generator=g)
-            loss = loss_fn(forward(X[ix]), Y[ix])
+            if config.batch_size is None:
+                loss = loss_fn(forward(X), Y)
+            else:
+                ix = torch.randint(0, len(Y), (batch_size,), generator=g)
+                loss = loss_fn(forward(X[ix]), Y[ix])
             for p in parameters:
                 p.grad = None
             loss.backward()
@@ -156,13 +172,13 @@ def train(forward: Forward, parameters: Sequence[torch.Tensor], data: Examples, 
                 window = hist.loss[last_logged:step + 1]
                 last_logged = step + 1
                 elapsed = time.perf_counter() - t0
-                record = {"step": step, "lr": lr, "loss": sum(window) / len(window),
-                          "examples_per_s": (step + 1) * config.batch_size / elapsed, "elapsed": elapsed}
+                record = {"step": step + 1, "lr": lr, "loss": sum(window) / len(window),
+                          "examples_per_s": (step + 1) * batch_size / elapsed, "elapsed": elapsed}
                 for name, ex in (evals or {}).items():
                     record[f"{name}_loss"] = evaluate_loss(forward, ex, loss_fn=loss_fn)
                 hist.log.append(record)
                 evals_text = "".join(f"  {k[:-5]} {v:.4f}" for k, v in record.items() if k.endswith("_loss"))
-                emit(f"step {step:>{len(str(config.steps))}d}/{config.steps}  lr {lr:.3g}  "
+                emit(f"step {step + 1:>{len(str(config.steps))}d}/{config.steps}  lr {lr:.3g}  "
                      f"train {record['loss']:.4f}{evals_text}  ({elapsed:.1f}s)")
                 if metrics_path is not None:
                     _write_jsonl(Path(metrics_path), hist.log)
