@@ -13,6 +13,9 @@ import torch.nn.functional as F  # noqa: E402
 from zth.makemore import diagnostics as dg  # noqa: E402
 from zth.makemore.initialization import VARIANTS, deep_mlp, init_variant  # noqa: E402
 from zth.makemore.layers import BatchNorm1d, Linear, Tanh  # noqa: E402
+from zth.makemore.mlp import MLP, MLPConfig  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _batch(seed=0, n=256):
@@ -25,7 +28,7 @@ def test_variant_parameter_counts_and_initial_losses():
     X, Y = _batch()
     counts, losses = {}, {}
     for v in VARIANTS:
-        model = init_variant(v, generator=torch.Generator().manual_seed(2147483647))
+        model = init_variant(v)
         counts[v] = sum(p.numel() for p in model.parameters())
         losses[v] = F.cross_entropy(model(X), Y).item()
     assert counts == {"original": 11_897, "fix_softmax": 11_897, "fix_tanh": 11_897, "kaiming": 11_897,
@@ -35,6 +38,14 @@ def test_variant_parameter_counts_and_initial_losses():
         assert losses[v] == pytest.approx(math.log(27), abs=0.05)  # near uniform
     with pytest.raises(ValueError, match="variant must be"):
         init_variant("xavier")
+
+
+def test_variants_match_lecture_3_mlp():
+    X, _ = _batch()
+    for variant, init in (("original", "lecture"), ("kaiming", "scaled")):
+        ours = init_variant(variant, seed=7)
+        ref = MLP(MLPConfig(), init=init, seed=7)
+        torch.testing.assert_close(ours(X), ref(X))
 
 
 def test_deep_mlp_parameter_counts():

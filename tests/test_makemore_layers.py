@@ -15,6 +15,8 @@ from zth.makemore.layers import (
     fold_batchnorm,
 )
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 @pytest.fixture(autouse=True)
 def _double():

@@ -9,6 +9,8 @@ from hypothesis import strategies as st
 from zth.makemore import Examples, TrainConfig, ninja, train
 from zth.makemore.ninja import NinjaConfig
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 def _setup(seed, n, cfg, dtype=torch.float64):
     g = torch.Generator().manual_seed(seed)

@@ -8,6 +8,8 @@ from zth.makemore.data import Vocab, build_dataset
 from zth.makemore.layers import BatchNorm1d
 from zth.makemore.wavenet import BatchNorm1dPerStep, conv_logits, mlp, wavenet, word_sequences
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 def test_parameter_counts_of_the_lecture():
     assert sum(p.numel() for p in wavenet(27).parameters()) == 76_579

@@ -21,6 +21,7 @@ from __future__ import annotations
 import torch
 
 from zth.makemore.layers import BatchNorm1d, Embedding, FlattenConsecutive, Layer, Linear, Sequential, Tanh
+from zth.makemore.mlp import MLP, MLPConfig
 
 __all__ = ["VARIANTS", "deep_mlp", "init_variant"]
 
@@ -28,23 +29,26 @@ VARIANTS = ("original", "fix_softmax", "fix_tanh", "kaiming", "batchnorm")
 
 
 def init_variant(variant: str, vocab_size: int = 27, block_size: int = 3, n_embd: int = 10,
-                 n_hidden: int = 200, generator: torch.Generator | None = None) -> Sequential:
-    """Lecture 3's MLP initialized as at one step of lecture 4 (see the module docstring)."""
+                 n_hidden: int = 200, seed: int = 2147483647) -> Sequential:
+    """Lecture 3's MLP initialized as at one step of lecture 4 (see the module docstring).
+
+    The tensors start as ``zth.makemore.mlp.MLP``'s ``"lecture"`` draws (all N(0, 1), in the
+    lecture's order from ``seed``) and are rescaled per variant; ``"kaiming"`` equals that
+    model's ``"scaled"`` initialization.
+    """
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
-    g = generator
     step = VARIANTS.index(variant)
     fan_in = n_embd * block_size
-    emb = Embedding(vocab_size, n_embd, generator=g)
-    W1 = torch.randn((fan_in, n_hidden), generator=g)  # drawn in the lecture's order
-    b1 = torch.randn(n_hidden, generator=g)
-    W2 = torch.randn((n_hidden, vocab_size), generator=g)
-    b2 = torch.randn(vocab_size, generator=g)
+    raw = MLP(MLPConfig(vocab_size, block_size, n_embd, n_hidden), init="lecture", seed=seed)
+    C, W1, b1, W2, b2 = (t.detach().clone() for t in (raw.C, raw.W1, raw.b1, raw.W2, raw.b2))
     if step >= 1:  # fix_softmax
         W2, b2 = W2 * 0.01, b2 * 0
     if step >= 2:  # fix_tanh (the "magic" 0.2) or kaiming
         W1 = W1 * ((5 / 3) / fan_in**0.5 if step >= 3 else 0.2)
         b1 = b1 * 0.01
+    emb = Embedding(vocab_size, n_embd)
+    emb.weight = C
     hidden: list[Layer] = [Linear.from_tensors(W1, b1)]
     if step >= 4:
         hidden = [Linear.from_tensors(W1), BatchNorm1d(n_hidden)]
