@@ -1,0 +1,5 @@
+import sys
+
+from zth.tokenizer.cli import main
+
+sys.exit(main())
