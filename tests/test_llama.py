@@ -132,7 +132,7 @@ def test_gqa_equals_attention_with_repeated_kv_heads():
     idx = torch.randint(0, SMALL["vocab_size"], (2, 20))
     torch.testing.assert_close(gqa(idx)[0], mha(idx)[0], atol=1e-5, rtol=1e-5)
     cache_gqa, cache_mha = KVCache(gqa.config, 1), KVCache(mha.config, 1)
-    assert cache_mha.nbytes == rep * cache_gqa.nbytes
+    assert cache_mha.nbytes == rep * cache_gqa.nbytes == KVCache.bytes_needed(mha.config)
 
 
 def test_causal_and_loss():

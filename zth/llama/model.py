@@ -92,7 +92,15 @@ class KVCache:
 
     @property
     def nbytes(self) -> int:
+        """Bytes held by the keys and values."""
         return self.k.numel() * self.k.element_size() * 2
+
+    @staticmethod
+    def bytes_needed(config: LlamaConfig, batch_size: int = 1, seq_len: int | None = None,
+                     bytes_per_value: int = 4) -> int:
+        """What a cache for ``config`` would hold, without allocating it (2 x layers x kv heads x ...)."""
+        seq_len = seq_len or config.max_seq_len
+        return 2 * config.n_layers * batch_size * config.n_kv_heads * seq_len * config.head_dim * bytes_per_value
 
 
 class Attention(nn.Module):
