@@ -1,0 +1,150 @@
+"""The lecture's optimization ladder, measured: each rung adds one speed-up to the previous ones.
+
+fp32 -> TF32 matmuls -> bf16 autocast -> ``torch.compile`` -> flash attention (fused
+``scaled_dot_product_attention`` instead of the explicit softmax) -> vocabulary padded to
+50,304 -> fused AdamW. Every rung times ``Trainer.train_step`` itself (forward, backward,
+clipping, optimizer step) on random tokens, so it measures the code that trains. Rungs that
+make no sense on the device at hand are reported as skipped, with the reason, and the
+following rungs go on without them.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+
+from zth.gpt2.model import GPT2, GPT2Config
+from zth.gpt2.perf import measure_matmul_flops, mfu, peak_flops
+from zth.gpt2.shards import ShardLoader
+from zth.gpt2.trainer import TrainConfig, Trainer
+
+
+@dataclass(frozen=True)
+class Settings:
+    """One configuration of the speed-ups."""
+
+    tf32: bool = False
+    bf16: bool = False
+    compile: bool = False
+    flash: bool = False
+    padded_vocab: bool = False
+    fused_adamw: bool = False
+
+
+RUNGS: list[tuple[str, str]] = [  # (field switched on, label)
+    ("", "fp32"), ("tf32", "+ TF32"), ("bf16", "+ bf16 autocast"), ("compile", "+ torch.compile"),
+    ("flash", "+ flash attention"), ("padded_vocab", "+ vocab 50,304"), ("fused_adamw", "+ fused AdamW"),
+]
+
+
+def skip_reason(rung: str, device: str, compile_on_cpu: bool = False) -> str | None:
+    """Why ``rung`` is not measured on ``device`` (None: it is)."""
+    cuda = device.startswith("cuda")
+    if rung == "tf32" and not cuda:
+        return "TF32 is a tensor-core format of NVIDIA GPUs"
+    if rung == "bf16" and device == "cpu" and not _cpu_has_bf16():
+        return "this CPU has no native bf16 matmuls (AMX / AVX512-BF16); autocast would emulate them"
+    if rung == "fused_adamw" and not cuda:
+        return "the trainer fuses AdamW on CUDA only"
+    if rung == "compile" and not cuda and not compile_on_cpu:
+        return "compiling takes minutes on a small CPU (opt in with compile_on_cpu)"
+    if rung == "compile" and cuda and torch.cuda.get_device_capability(device)[0] < 7:
+        return "torch.compile's Triton kernels need compute capability >= 7.0"
+    return None
+
+
+def _cpu_has_bf16() -> bool:
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def measure(config: GPT2Config, settings: Settings, batch: int, seq_len: int, steps: int = 10,
+            warmup: int = 3, device: str = "cpu", seed: int = 0) -> dict:
+    """Tokens/s of ``Trainer.train_step`` under ``settings`` (median step time after ``warmup``)."""
+    cfg = replace(config, flash=settings.flash)
+    if settings.padded_vocab:
+        cfg = cfg.padded(128)
+    torch.manual_seed(seed)
+    model = GPT2(cfg)
+    n = batch * seq_len * (steps + warmup) + 1
+    data = np.random.default_rng(seed).integers(0, config.vocab_size, n).astype(np.uint16)
+    tc = TrainConfig(total_batch_tokens=batch * seq_len, micro_batch=batch, seq_len=seq_len,
+                     max_steps=steps + warmup, warmup_steps=1, compile=settings.compile,
+                     amp="bf16" if settings.bf16 else "off", tf32=settings.tf32,
+                     fused_adamw=settings.fused_adamw, device=device, print_interval=0)
+    trainer = Trainer(model, ShardLoader([data], batch, seq_len), tc, log=lambda s: None)
+    try:
+        times = []
+        for i in range(steps + warmup):
+            rec = trainer.train_step()
+            if i >= warmup:
+                times.append(rec["dt_ms"] / 1000)
+        dt = float(np.median(times))
+        return {"tokens_per_s": batch * seq_len / dt, "step_ms": dt * 1000,
+                "flops_per_token": model.flops_per_token(seq_len), "loss": rec["loss"]}
+    finally:
+        del trainer, model
+        _free(device, settings.compile)
+
+
+def _free(device: str, compiled: bool = True) -> None:
+    gc.collect()
+    if device.startswith("cuda"):
+        torch.cuda.empty_cache()
+    if compiled:
+        torch._dynamo.reset()
+
+
+def speed_ladder(config: GPT2Config, batch: int, seq_len: int, steps: int = 10, warmup: int = 3,
+                 device: str = "cpu", compile_on_cpu: bool = False, peak: float | None = None,
+                 progress=None) -> list[dict]:
+    """Measure every rung; one dict per rung with tokens/s, speed-up over fp32 and MFU.
+
+    ``peak`` (FLOP/s) defaults to the GPU's bf16 dense datasheet peak, or on a CPU to the
+    measured throughput of a large fp32 matmul (so CPU MFU is relative to what the CPU's
+    matmul achieves, not to a datasheet).
+    """
+    if peak is None:
+        peak = peak_flops(device, "bf16") or measure_matmul_flops(device)
+    settings, rows, base = Settings(), [], None
+    for field, label in RUNGS:
+        reason = skip_reason(field, device, compile_on_cpu) if field else None
+        row = {"rung": label, "skipped": reason}
+        if reason is None:
+            if field:
+                settings = replace(settings, **{field: True})
+            t0 = time.perf_counter()
+            try:
+                row.update(measure(config, settings, batch, seq_len, steps, warmup, device))
+            except torch.cuda.OutOfMemoryError:
+                row["skipped"] = f"out of memory at batch {batch}"
+                _free(device)
+            else:
+                base = base or row["tokens_per_s"]
+                row["speedup"] = row["tokens_per_s"] / base
+                row["mfu"] = mfu(row["flops_per_token"], row["tokens_per_s"], peak)
+            row["seconds"] = time.perf_counter() - t0
+        row["settings"] = settings.__dict__.copy()
+        rows.append(row)
+        if progress is not None:
+            progress(row)
+    return rows
+
+
+def ladder_table(rows: list[dict]) -> str:
+    """The ladder as a markdown table."""
+    out = ["| rung | tokens/s | step (ms) | speed-up | MFU |", "|---|---:|---:|---:|---:|"]
+    for r in rows:
+        if r.get("tokens_per_s") is None:
+            out.append(f"| {r['rung']} | skipped: {r['skipped']} | | | |")
+        else:
+            util = f"{100 * r['mfu']:.1f}%" if r.get("mfu") is not None else "n/a"
+            out.append(f"| {r['rung']} | {r['tokens_per_s']:,.0f} | {r['step_ms']:,.0f} | "
+                       f"{r['speedup']:.2f}x | {util} |")
+    return "\n".join(out)

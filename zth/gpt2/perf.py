@@ -1,0 +1,76 @@
+"""Throughput bookkeeping: device peak FLOPs and model FLOPs utilization (MFU)."""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+# Dense (no sparsity) peak TFLOPs per device from NVIDIA's datasheets: (bf16, tf32, fp32).
+# Matched by substring of ``torch.cuda.get_device_name()``; the first match wins.
+PEAK_TFLOPS: list[tuple[str, tuple[float, float, float]]] = [
+    ("H100 PCIe", (756.0, 378.0, 51.2)),
+    ("H100 NVL", (835.0, 417.5, 60.0)),
+    ("H100", (989.4, 494.7, 66.9)),  # SXM (name "NVIDIA H100 80GB HBM3")
+    ("H200 NVL", (835.0, 417.5, 60.0)),
+    ("H200", (989.4, 494.7, 66.9)),
+    ("GH200", (989.4, 494.7, 66.9)),
+    ("A100", (312.0, 156.0, 19.5)),
+    ("L40S", (362.1, 183.0, 91.6)),
+    ("L4", (121.0, 60.0, 30.3)),
+]
+_PRECISIONS = ("bf16", "tf32", "fp32")
+
+
+def device_name(device: str | torch.device = "cpu") -> str:
+    """A human-readable name of the device (GPU model, or the CPU's model name)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    if device.type == "cpu":
+        try:
+            with open("/proc/cpuinfo", encoding="utf-8") as f:
+                for line in f:
+                    if line.startswith("model name"):
+                        return f"CPU ({line.split(':', 1)[1].strip()}, {torch.get_num_threads()} threads)"
+        except OSError:
+            pass
+        return f"CPU ({torch.get_num_threads()} threads)"
+    return device.type
+
+
+def peak_flops(device: str | torch.device, precision: str = "bf16") -> float | None:
+    """The datasheet dense peak in FLOP/s of a known GPU for ``precision``; None if unknown."""
+    if precision not in _PRECISIONS:
+        raise ValueError(f"precision must be one of {_PRECISIONS}, got {precision!r}")
+    device = torch.device(device)
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    for key, peaks in PEAK_TFLOPS:
+        if key in name:
+            return peaks[_PRECISIONS.index(precision)] * 1e12
+    return None
+
+
+def mfu(flops_per_token: float, tokens_per_s: float, peak: float | None) -> float | None:
+    """Model FLOPs utilization: achieved model FLOP/s over the peak (per device)."""
+    return None if not peak else flops_per_token * tokens_per_s / peak
+
+
+def measure_matmul_flops(device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,
+                         n: int = 1024, seconds: float = 0.5) -> float:
+    """Achieved FLOP/s of an ``n x n`` matmul: a practical peak where no datasheet applies (CPUs)."""
+    device = torch.device(device)
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    a @ b  # warm up
+    iters, t0 = 0, time.perf_counter()
+    while True:
+        a @ b
+        iters += 1
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        dt = time.perf_counter() - t0
+        if dt >= seconds:
+            return 2 * n**3 * iters / dt
