@@ -103,11 +103,13 @@ def test_cli_trains_and_exports(tmp_path, monkeypatch):
     except DataError:
         pytest.skip("TinyStories sample not available (offline mirror only)")
     out = tmp_path / "run"
-    code = main(["--out", str(out), "--export", str(out / "model.bin"), "--max-steps", "2", "--micro-batch", "4",
-                 "--total-batch-tokens", "1024", "--eval-steps", "1", "--print-interval", "0", "--device", "cpu"])
+    code = main(["--out", str(out), "--export", str(out / "model.bin"), "--max-steps", "2", "--micro-batch",
+                 "4", "--total-batch-tokens", "1024", "--eval-steps", "1", "--print-interval", "0",
+                 "--device", "cpu"])
     assert code == 0
     model = load_llama2c(out / "model.bin")
-    assert model.config.vocab_size == 512 and model.num_params() == 260_032
+    assert model.config.vocab_size == 512 and model.num_params() == 292_800
+    assert not model.config.tie_embeddings
     pieces, _, _ = read_tokenizer_bin(out / "tokenizer.bin", 512)
     assert len(pieces) == 512
     assert (out / "tokenizer.model").is_file() and (out / "metrics.jsonl").is_file()

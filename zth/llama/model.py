@@ -17,7 +17,7 @@ from torch import nn
 
 from zth.llama.layers import FeedForward, RMSNorm, apply_rope, rope_frequencies, swiglu_hidden_dim
 
-__all__ = ["PRESETS", "Attention", "Block", "KVCache", "Llama", "LlamaConfig"]
+__all__ = ["PRESETS", "Attention", "Block", "KVCache", "Llama", "LlamaConfig", "sample"]
 
 
 @dataclass
@@ -99,8 +99,8 @@ class KVCache:
     def bytes_needed(config: LlamaConfig, batch_size: int = 1, seq_len: int | None = None,
                      bytes_per_value: int = 4) -> int:
         """What a cache for ``config`` would hold, without allocating it (2 x layers x kv heads x ...)."""
-        seq_len = seq_len or config.max_seq_len
-        return 2 * config.n_layers * batch_size * config.n_kv_heads * seq_len * config.head_dim * bytes_per_value
+        values = batch_size * config.n_kv_heads * (seq_len or config.max_seq_len) * config.head_dim
+        return 2 * config.n_layers * values * bytes_per_value
 
 
 class Attention(nn.Module):
