@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from zth.llama.llama2c import load_llama2c, read_tokenizer_bin, write_tokenizer_bin
 from zth.llama.tokenizer import BOS, EOS, StoryTokenizer, decode_pieces
@@ -15,12 +14,7 @@ TEXT = ("Once upon a time, there was a little dog named Max. Max liked to play i
         "One day, Max saw a big red ball. He ran to the ball and played all day. The end.\n") * 20
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -74,8 +74,8 @@ def _config_ints(c: LlamaConfig) -> tuple[int, ...]:
     return (c.dim, c.hidden_dim, c.n_layers, c.n_heads, c.n_kv_heads, c.vocab_size, c.max_seq_len)
 
 
-def export_llama2c(model: Llama, path: str | os.PathLike, version: int = 1) -> int:
-    """Write ``model`` as a llama2.c checkpoint (``version`` 0 or 1); returns the file size in bytes."""
+def export_llama2c(model: Llama, path: str | os.PathLike, version: int = 0) -> int:
+    """Write ``model`` as a llama2.c checkpoint (``version`` 0, what ``run.c`` reads, or 1); returns its size."""
     c = model.config
     if version not in (0, 1):
         raise ValueError(f"llama2.c export supports version 0 (legacy) and 1, not {version}")

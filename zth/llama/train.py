@@ -7,6 +7,7 @@ JSON-lines metrics log) trains any model whose ``forward(idx, targets)`` returns
 
     python -m zth.llama.train --out runs/stories260K --export runs/stories260K/model.bin
     torchrun --standalone --nproc_per_node=2 -m zth.llama.train --out runs/s260K  # DDP
+    python -m zth.llama.train --out runs/stories260K --max-steps 2000 --resume  # continue
 
 The tokenizer is a byte-level BPE trained by ``zth.tokenizer`` on the training text (512 ids, as
 llama2.c's 260K model); training stories each start with BOS (the sample separates stories by a
@@ -93,8 +94,11 @@ def cut_at_bos(ids: list[int]) -> list[int]:
 
 
 def train_llama(model_config: LlamaConfig, train_config: TrainConfig, data: Stories,
-                evals=(), log=print) -> tuple[Llama, Trainer]:
-    """Build a ``Llama`` (seeded by ``train_config.seed``) and train it on ``data``; returns both."""
+                evals=(), log=print, resume: bool = False) -> tuple[Llama, Trainer]:
+    """Build a ``Llama`` (seeded by ``train_config.seed``) and train it on ``data``; returns both.
+
+    ``resume=True`` continues from the latest checkpoint in ``train_config.out_dir``.
+    """
     if data.tokenizer.vocab_size > model_config.vocab_size:
         raise ValueError(f"the tokenizer has {data.tokenizer.vocab_size} ids but the model only "
                          f"{model_config.vocab_size}")
@@ -104,7 +108,7 @@ def train_llama(model_config: LlamaConfig, train_config: TrainConfig, data: Stor
     shape = (train_config.micro_batch, train_config.seq_len, dist.rank, dist.world_size)
     trainer = Trainer(model, ShardLoader([data.train], *shape), train_config,
                       val_data=ShardLoader([data.val], *shape), evals=evals, dist=dist, log=log)
-    trainer.train()
+    trainer.train(resume=resume)
     return model, trainer
 
 
@@ -114,8 +118,10 @@ def build_parser() -> argparse.ArgumentParser:
     ap = ArgumentParser(prog="python -m zth.llama.train", description=__doc__.splitlines()[0])
     ap.add_argument("--preset", choices=sorted(PRESETS), default="stories260K")
     ap.add_argument("--out", help="folder for metrics.jsonl, checkpoints and the tokenizer")
+    ap.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --out")
     ap.add_argument("--export", help="write the trained model here in llama2.c format (and tokenizer.bin)")
-    ap.add_argument("--version", type=int, choices=(0, 1), default=1, help="llama2.c file version")
+    ap.add_argument("--version", type=int, choices=(0, 1), default=0,
+                    help="llama2.c file version: 0 (legacy, what llama2.c's run.c reads) or 1")
     ap.add_argument("--samples", type=int, default=0, help="sample N stories at each evaluation")
     add_dataclass_options(ap, TrainConfig, LlamaConfig, skip=("out_dir",))
     return ap
@@ -134,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
             Path(args.out).mkdir(parents=True, exist_ok=True)
             data.tokenizer.save(Path(args.out) / "tokenizer")
         evals = [story_sampler(data.tokenizer, args.samples)] if args.samples else []
-        model, trainer = train_llama(model_cfg, train_cfg, data, evals)
+        model, trainer = train_llama(model_cfg, train_cfg, data, evals, resume=args.resume)
         if args.export and trainer.dist.master:
             size = export_llama2c(model, args.export, version=args.version)
             tok_path = Path(args.export).with_name("tokenizer.bin")
