@@ -75,7 +75,7 @@ def _config_ints(c: LlamaConfig) -> tuple[int, ...]:
 
 
 def export_llama2c(model: Llama, path: str | os.PathLike, version: int = 0) -> int:
-    """Write ``model`` as a llama2.c checkpoint (``version`` 0, what ``run.c`` reads, or 1); returns its size."""
+    """Write ``model`` as a llama2.c checkpoint, version 0 (what ``run.c`` reads) or 1; returns its size."""
     c = model.config
     if version not in (0, 1):
         raise ValueError(f"llama2.c export supports version 0 (legacy) and 1, not {version}")
