@@ -21,9 +21,9 @@ import os
 import tempfile
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 __all__ = [
     "DataError", "Dataset", "REGISTRY", "cache_dir", "fetch", "names", "path",
@@ -150,8 +150,12 @@ def _download(ds: Dataset, target: Path, timeout: float = 60.0) -> None:
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(ds.url, timeout=timeout) as r:
+            expected = r.headers.get("Content-Length")
             for block in iter(lambda: r.read(1 << 20), b""):
                 out.write(block)
+            if expected is not None and out.tell() != int(expected):
+                raise DataError(f"download of {ds.name!r} from {ds.url} was interrupted "
+                                f"({out.tell():,} of {int(expected):,} bytes); nothing was saved")
         _verify(ds, tmp)
         os.replace(tmp, target)  # atomic: the file appears whole or not at all
     except (urllib.error.URLError, OSError) as e:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from operator import mul
 
 from zth.micrograd.engine import Value
 
@@ -38,7 +39,7 @@ class Neuron(Module):
         self.activation = activation
 
     def __call__(self, x: Sequence[Value | float]) -> Value:
-        act = sum((wi * xi for wi, xi in zip(self.w, x)), self.b)
+        act = sum(map(mul, self.w, x), self.b)  # b + w0*x0 + w1*x1 + ...
         return getattr(act, self.activation)() if self.nonlin else act
 
     def parameters(self) -> list[Value]:

@@ -17,7 +17,7 @@ def draw_dot(root: Value, rankdir: str = "LR", fmt: str = "svg") -> graphviz.Dig
         label = f"{v.label} | " if v.label else ""
         dot.node(uid, label=f"{{ {label}data {v.data:.4f} | grad {v.grad:.4f} }}", shape="record")
         if v._op:
-            op = f"{v._op}{v._arg}" if v._op == "**" else v._op
+            op = f"{v._op}{v._b}" if v._op == "**" else v._op
             dot.node(uid + v._op, label=op)
             dot.edge(uid + v._op, uid)
             for child in v._prev:

@@ -48,8 +48,12 @@ class Tokenizer:
             vocab[idx] = vocab[a] + vocab[b]
         self.vocab: dict[int, bytes] = vocab
         self.inverse_special_tokens = {i: s for s, i in self.special_tokens.items()}
-        identity = self.byte_ids == list(range(256))
-        self._translate = None if identity else bytes(self.byte_ids) if max(self.byte_ids) < 256 else False
+        # how to map a chunk's bytes to byte ids: as is (identity), with bytes.translate (a
+        # permutation of 0..255, as GPT-2's and GPT-4's), or one by one (ids beyond 255)
+        if self.byte_ids == list(range(256)):
+            self._translate: bytes | bool | None = None
+        else:
+            self._translate = bytes(self.byte_ids) if max(self.byte_ids) < 256 else False
         self._cache: dict[str, list[int]] = {}
 
     @property
@@ -59,11 +63,14 @@ class Tokenizer:
 
     def register_special_tokens(self, special_tokens: Mapping[str, int]) -> None:
         """Add special tokens, e.g. ``{"<|endoftext|>": 100257}``; their ids must be unused."""
+        taken = {}
         for token, idx in special_tokens.items():
             if not isinstance(token, str) or not token:
                 raise ValueError(f"a special token must be a non-empty string, got {token!r}")
-            if idx in self.vocab or idx in self.inverse_special_tokens and \
-                    self.inverse_special_tokens[idx] != token:
+            if not isinstance(idx, int) or idx < 0:
+                raise ValueError(f"special token {token!r}: id must be a non-negative integer, got {idx!r}")
+            if idx in self.vocab or self.inverse_special_tokens.get(idx, token) != token or \
+                    taken.setdefault(idx, token) != token:
                 raise ValueError(f"special token {token!r}: id {idx} is already taken")
         self.special_tokens.update(special_tokens)
         self._rebuild()

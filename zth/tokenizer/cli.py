@@ -96,7 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
         (_train if args.command == "train" else _encode)(args)
-    except (_Error, ValueError, DataError) as e:
+    except SystemExit as e:  # --help
+        return e.code if isinstance(e.code, int) else 0
+    except (_Error, ValueError, DataError, OSError) as e:
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         print(f"error: {msg}", file=sys.stderr)
         return 2

@@ -109,7 +109,7 @@ def load(path: str | Path, expected: type[Tokenizer] = Tokenizer) -> Tokenizer:
             raise TokenizerFileError(f"{path} is malformed: {what}")
 
     tok = cls.__new__(cls)
-    Tokenizer.__init__(tok, pattern)
+    tok.pattern, tok.special_tokens, tok.merges = pattern, {}, {}
     tok.byte_ids = list(range(256)) if byte_ids is None else list(byte_ids)
     known = set(tok.byte_ids)
     for a, b, idx in sorted(merges, key=lambda m: m[2]):
@@ -124,4 +124,3 @@ def load(path: str | Path, expected: type[Tokenizer] = Tokenizer) -> Tokenizer:
     except (ValueError, regex.error) as e:
         raise TokenizerFileError(f"{path} is malformed ({e})") from None
     return tok
-

@@ -15,7 +15,8 @@ GPT2_SPLIT_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p
 
 #: GPT-4's split (tiktoken's ``cl100k_base``): case-insensitive contractions, numbers of at most
 #: three digits, a non-letter may lead a word, newlines group with preceding whitespace and
-#: punctuation, and trailing whitespace at the end of the text is one chunk.
+#: punctuation, and trailing whitespace at the end of the text is one chunk (``\s++$``, since
+#: tiktoken 0.8; the lecture's older spelling splits such whitespace differently).
 GPT4_SPLIT_PATTERN = (
     r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+"""
     r"""|\s++$|\s*[\r\n]|\s+(?!\S)|\s"""
