@@ -5,7 +5,8 @@ rung measured on the device at hand (``zth.gpt2.ladder``: it times the trainer's
 Rungs that make no sense there (TF32 and fused AdamW on a CPU; compile on a CPU unless
 ``--compile-on-cpu``) are reported as skipped. On a GPU a last row runs everything at
 ``--final-batch`` (the lecture's 64 x 1024). Results go to ``--out`` as JSON and markdown,
-named after the device, with the command and the git revision.
+named after the device, with the command and the git revision (``$ZTH_GIT_REV`` where the
+working tree is not a git checkout).
 
     python benchmarks/gpt2_throughput.py                       # CPU: batch 1 x 128, few steps
     python benchmarks/gpt2_throughput.py --out results/gpt2    # on an H100: 16 x 1024, then 64 x 1024
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import re
 import shlex
@@ -33,6 +35,9 @@ from zth.gpt2.train import PRESETS
 
 
 def git_revision() -> str:
+    """HEAD (with ``-dirty`` for uncommitted changes), or ``$ZTH_GIT_REV`` where there is no git."""
+    if os.environ.get("ZTH_GIT_REV"):
+        return os.environ["ZTH_GIT_REV"]
     try:
         rev = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
                              cwd=Path(__file__).parent).stdout.strip()
@@ -73,12 +78,39 @@ def main(argv: list[str] | None = None) -> int:
     peak_kind = "bf16 dense datasheet peak"
     if peak is None:
         peak, peak_kind = measure_matmul_flops(args.device), "measured fp32 1024x1024 matmul"
-    print(f"{name} | {args.model} B={batch} T={seq_len} | MFU vs {peak_kind} = {peak / 1e12:.2f} TFLOP/s")
+    print(f"{name} | {args.model} B={batch} T={seq_len} | MFU vs {peak_kind} = {peak / 1e12:.3g} TFLOP/s")
+    meta = {"device": name, "command": shlex.join([sys.executable, *sys.argv]), "git": git_revision(),
+            "torch": torch.__version__, "python": platform.python_version(),
+            "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "model": args.model, "batch": batch,
+            "seq_len": seq_len, "steps": steps, "warmup": warmup, "peak_flops": peak, "peak_kind": peak_kind}
+    rows: list[dict] = []
+
+    def report(row: dict | None = None, final: dict | None = None) -> str:
+        """Print a finished rung and rewrite the result files (a cut-off run keeps what it measured)."""
+        if row is not None:
+            rows.append(row)
+            print(f"  {row['rung']:<20} " + (f"{row['tokens_per_s']:>12,.0f} tok/s" if row.get("tokens_per_s")
+                                             else f"skipped: {row['skipped']}"), flush=True)
+        table = ladder_table(rows)
+        if final and final.get("tokens_per_s"):
+            table += (f"\n| all on, batch {final['batch']} | {final['tokens_per_s']:,.0f} | "
+                      f"{final['step_ms']:,.0f} | {final['tokens_per_s'] / rows[0]['tokens_per_s']:.2f}x | "
+                      f"{100 * final['mfu']:.1f}% |")
+        if args.out:
+            out = Path(args.out)
+            out.mkdir(parents=True, exist_ok=True)
+            slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:60]
+            record = {**meta, "rows": rows, "final": final}
+            (out / f"throughput-{slug}.json").write_text(json.dumps(record, indent=1) + "\n")
+            (out / f"throughput-{slug}.md").write_text(
+                f"# GPT-2 {args.model} throughput on {name}\n\n`{meta['command']}` at git {meta['git']}, "
+                f"torch {torch.__version__}, {meta['date']}. Batch {batch} x {seq_len}; MFU relative to the "
+                f"{peak_kind} ({peak / 1e12:.3g} TFLOP/s).\n\n{table}\n")
+        return table
+
     t0 = time.perf_counter()
-    rows = speed_ladder(config, batch, seq_len, steps, warmup, args.device, args.compile_on_cpu, peak,
-                        progress=lambda r: print(f"  {r['rung']:<20} " + (
-                            f"{r['tokens_per_s']:>12,.0f} tok/s" if r.get("tokens_per_s") else
-                            f"skipped: {r['skipped']}"), flush=True))
+    speed_ladder(config, batch, seq_len, steps, warmup, args.device, args.compile_on_cpu, peak,
+                 progress=report)
     final = None
     if cuda and args.final_batch:
         best = Settings(**rows[-1]["settings"])
@@ -88,28 +120,8 @@ def main(argv: list[str] | None = None) -> int:
             final["batch"] = args.final_batch
         except torch.cuda.OutOfMemoryError:
             final = {"batch": args.final_batch, "skipped": "out of memory"}
-    table = ladder_table(rows)
-    if final and final.get("tokens_per_s"):
-        table += (f"\n| all on, batch {final['batch']} | {final['tokens_per_s']:,.0f} | "
-                  f"{final['step_ms']:,.0f} | {final['tokens_per_s'] / rows[0]['tokens_per_s']:.2f}x | "
-                  f"{100 * final['mfu']:.1f}% |")
-    print(table)
-    print(f"total {time.perf_counter() - t0:.0f} s")
-    if args.out:
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:60]
-        record = {"device": name, "command": shlex.join([sys.executable, *sys.argv]), "git": git_revision(),
-                  "torch": torch.__version__, "python": platform.python_version(),
-                  "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "model": args.model, "batch": batch,
-                  "seq_len": seq_len, "steps": steps, "warmup": warmup, "peak_flops": peak,
-                  "peak_kind": peak_kind, "rows": rows, "final": final}
-        (out / f"throughput-{slug}.json").write_text(json.dumps(record, indent=1) + "\n")
-        (out / f"throughput-{slug}.md").write_text(
-            f"# GPT-2 {args.model} throughput on {name}\n\n`{record['command']}` at git {record['git']}, "
-            f"torch {torch.__version__}, {record['date']}. Batch {batch} x {seq_len}; MFU relative to the "
-            f"{peak_kind} ({peak / 1e12:.1f} TFLOP/s).\n\n{table}\n")
-        print(f"wrote {out}/throughput-{slug}.json and .md")
+    print(report(final=final))
+    print(f"total {time.perf_counter() - t0:.0f} s" + (f"; results in {args.out}" if args.out else ""))
     return 0
 
 

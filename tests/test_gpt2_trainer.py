@@ -129,6 +129,13 @@ def test_resume_equals_uninterrupted(tmp_path):
     assert steps == [1, 2, 3, 4]
 
 
+def test_checkpoint_interval_minus_one_writes_none(tmp_path):
+    t = make(replace(BASE, max_steps=2, checkpoint_interval=-1, out_dir=str(tmp_path)))
+    t.train()
+    assert not list(tmp_path.glob("ckpt_*.pt"))
+    assert [r["step"] for r in read_metrics(tmp_path / "metrics.jsonl") if "loss" in r] == [1, 2]
+
+
 def test_bad_checkpoints(tmp_path):
     t = make(replace(BASE, out_dir=str(tmp_path)))
     path = t.save_checkpoint()

@@ -29,7 +29,8 @@ def config_to_hf(config: GPT2Config) -> dict:
             "activation_function": "gelu_new", "resid_pdrop": config.dropout, "embd_pdrop": config.dropout,
             "attn_pdrop": config.dropout, "layer_norm_epsilon": config.layer_norm_epsilon,
             "initializer_range": 0.02, "scale_attn_weights": True, "tie_word_embeddings": True,
-            **({"bos_token_id": 50256, "eos_token_id": 50256} if config.vocab_size > 50256 else {})}
+            "bos_token_id": 50256 if config.vocab_size > 50256 else None,
+            "eos_token_id": 50256 if config.vocab_size > 50256 else None}
 
 
 def config_from_hf(d: dict, **overrides) -> GPT2Config:

@@ -37,9 +37,9 @@ PRESETS: dict[str, tuple[GPT2Config, TrainConfig]] = {
                               eval_interval=250, eval_steps=20, checkpoint_interval=5000)),
     # a couple of minutes on two idle CPU cores; GPT-2's tokenizer and padded vocabulary
     "tiny": (GPT2Config(block_size=128, vocab_size=50304, n_layer=4, n_head=4, n_embd=64),
-             TrainConfig(total_batch_tokens=2048, micro_batch=8, seq_len=128, max_steps=60,
-                         max_lr=3e-3, min_lr=3e-4, warmup_steps=6, weight_decay=0.1,
-                         eval_interval=20, eval_steps=4, checkpoint_interval=0, print_interval=10)),
+             TrainConfig(total_batch_tokens=1024, micro_batch=4, seq_len=128, max_steps=80,
+                         max_lr=3e-3, min_lr=3e-4, warmup_steps=8, weight_decay=0.1,
+                         eval_interval=20, eval_steps=8, checkpoint_interval=0, print_interval=10)),
 }
 
 HELLASWAG_LIMIT = {"gpt2-124m": None, "tiny": 100}  # default examples per evaluation

@@ -63,7 +63,7 @@ class TrainConfig:
     grad_clip: float = 1.0  # 0 disables clipping (the norm is still logged)
     eval_interval: int = 250  # validation and eval hooks every N steps (0: only at start and end)
     eval_steps: int = 20  # validation micro-batches per evaluation and rank
-    checkpoint_interval: int = 5000  # 0: only at the end (when out_dir is set)
+    checkpoint_interval: int = 5000  # 0: only at the end, -1: never (checkpoints need out_dir)
     print_interval: int = 1  # console line every N steps on rank 0 (0: quiet)
     seed: int = 1337
     compile: bool = False
@@ -93,7 +93,9 @@ class Trainer:
     ``evals`` are callables ``fn(trainer) -> dict`` run on every rank at each evaluation
     (e.g. HellaSwag, samples); their results join the evaluation's metrics record.
     ``flops_per_token`` defaults to ``model.flops_per_token(seq_len)`` when the model has it;
-    ``peak`` (FLOP/s per device) to the datasheet value of a known GPU.
+    ``peak`` (FLOP/s per device) to the datasheet value of a known GPU. Under ``torchrun``
+    pass ``dist=zth.gpt2.ddp.init_distributed()`` (and loaders built for that rank); without
+    it the trainer runs as one process on ``config.device``.
     """
 
     def __init__(self, model: nn.Module, train_data: BatchSource, config: TrainConfig,
@@ -229,7 +231,7 @@ class Trainer:
             if last or (cfg.eval_interval and self.step % cfg.eval_interval == 0):
                 self.evaluate()
             every = cfg.checkpoint_interval
-            if self.out_dir and (last or (every and self.step % every == 0)):
+            if self.out_dir and every >= 0 and (last or (every and self.step % every == 0)):
                 self.save_checkpoint()
         return self.history
 
