@@ -322,3 +322,10 @@ def test_hf_save_and_load_folder(tmp_path):
     back = from_pretrained(tmp_path / "hf")
     for name, t in model.state_dict().items():
         assert torch.equal(t, back.state_dict()[name]), name
+
+
+def test_generate_runs_in_eval_mode_and_restores_training():
+    model = random_model(13, dropout=0.5).train()
+    prompt = torch.zeros(1, 1, dtype=torch.long)
+    outs = [model.generate(prompt, 10, temperature=0.0, use_cache=c) for c in (True, False)]
+    assert torch.equal(*outs) and model.training

@@ -19,8 +19,8 @@ import torch
 
 from zth.llama.model import Llama, LlamaConfig
 
-__all__ = ["from_hf", "from_hf_state_dict", "from_pretrained", "hf_config", "save_pretrained", "to_hf",
-           "to_hf_state_dict"]
+__all__ = ["from_hf", "from_hf_state_dict", "from_pretrained", "halves_to_interleaved", "hf_config",
+           "interleaved_to_halves", "save_pretrained", "to_hf", "to_hf_state_dict"]
 
 # our name suffix -> HF name suffix, per layer
 _LAYER_NAMES = {

@@ -219,7 +219,7 @@ class Llama(nn.Module):
         ``temperature=0`` picks the most likely token. With ``use_cache`` each step runs only the
         new token through the model and reads earlier keys and values from a ``KVCache``;
         without it each step reruns the whole sequence. Both give the same tokens. Generation
-        stops early once every row has produced ``stop_token``.
+        stops early once every row has produced ``stop_token``. Runs in eval mode (no dropout).
         """
         if idx.shape[1] + max_new_tokens > self.config.max_seq_len:
             raise ValueError(f"{idx.shape[1]} prompt + {max_new_tokens} new tokens exceed "
@@ -227,6 +227,8 @@ class Llama(nn.Module):
         dtype = self.output.weight.dtype
         cache = KVCache(self.config, idx.shape[0], idx.device, dtype) if use_cache else None
         done = torch.zeros(idx.shape[0], dtype=torch.bool, device=idx.device)
+        was_training = self.training
+        self.eval()
         start, step_input = 0, idx
         for _ in range(max_new_tokens):
             if cache is not None:
@@ -241,6 +243,7 @@ class Llama(nn.Module):
                 done |= nxt.squeeze(1) == stop_token
                 if bool(done.all()):
                     break
+        self.train(was_training)
         return idx
 
 
