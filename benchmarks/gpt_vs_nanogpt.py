@@ -91,8 +91,8 @@ def main() -> None:
               f"{r['tokens_per_s']:>10,.0f}{r['seconds']:>9.1f}{r['train']:>8.4f}{r['val']:>8.4f}{cut}")
     for r in rows:
         m = preset(r["name"]).model
-        print(f"  {r['name']}: {m.n_layer} layers, {m.n_head} heads, n_embd {m.n_embd}, block {m.block_size}, "
-              f"batch {r['batch']}, lr {preset(r['name']).lr}")
+        print(f"  {r['name']}: {m.n_layer} layers, {m.n_head} heads, n_embd {m.n_embd}, "
+              f"block {m.block_size}, batch {r['batch']}, lr {preset(r['name']).lr}")
     nano, book = rows
     print(f"val loss, book minus nanogpt-cpu recipe: {book['val'] - nano['val']:+.4f}")
     print("reference (measured with nanoGPT's own code by the issue, not by this script): "

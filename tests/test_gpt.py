@@ -194,6 +194,13 @@ def test_batches_are_shifted_windows():
     assert torch.equal(y[:, :-1], x[:, 1:]) and torch.equal(y[:, -1], x[:, -1] + 1)
 
 
+def test_aligned_batches_start_at_record_boundaries():
+    data = torch.arange(103)
+    x, y = get_batch(data, 200, 10, torch.Generator().manual_seed(0), align=10)
+    assert torch.all(x[:, 0] % 10 == 0) and x[:, 0].max() <= 92 and torch.equal(y, x + 1)
+    assert set(x[:, 0].tolist()) == set(range(0, 100, 10))  # every record can be drawn
+
+
 def test_estimate_loss_is_repeatable_and_leaves_rng_alone():
     torch.manual_seed(0)
     model = GPT(small(vocab_size=100, dropout=0.5))

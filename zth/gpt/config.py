@@ -27,6 +27,7 @@ class TrainConfig:
     model: GPTConfig = field(default_factory=GPTConfig)
     dataset: str = "shakespeare"  # a name in zth.data.REGISTRY
     train_fraction: float = 0.9
+    align: int = 1  # batch windows start at multiples of this (a record length, for data of records)
     batch_size: int = 64
     max_iters: int = 5000
     lr: float = 3e-4
@@ -55,7 +56,7 @@ class TrainConfig:
             (self.lr > 0 and self.min_lr >= 0, "lr must be positive and min_lr non-negative"),
             (self.lr_schedule in ("constant", "cosine"), "lr_schedule must be 'constant' or 'cosine'"),
             (self.eval_interval >= 1 and self.eval_iters >= 1, "eval_interval and eval_iters must be ≥ 1"),
-            (self.log_interval >= 1, "log_interval must be ≥ 1"),
+            (self.log_interval >= 1 and self.align >= 1, "log_interval and align must be ≥ 1"),
             (self.dtype in ("auto", "float32", "bfloat16"), "dtype must be 'auto', 'float32' or 'bfloat16'"),
             (min(self.warmup_iters, self.lr_decay_iters) >= 0, "warmup_iters and lr_decay_iters must be ≥ 0"),
             (self.grad_clip >= 0 and self.max_seconds >= 0, "grad_clip and max_seconds must be ≥ 0"),
