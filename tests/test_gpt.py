@@ -28,7 +28,7 @@ from zth.gpt import (
     preset,
     train_val_split,
 )
-from zth.gpt.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from zth.gpt.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint, save_checkpoint
 from zth.gpt.model import Rotary, fuse_heads
 from zth.gpt.runlog import read_metrics
 from zth.gpt.sample import main as sample_main
@@ -298,6 +298,13 @@ def test_unsafe_and_corrupt_checkpoints_are_refused(tmp_path):
         load_checkpoint(tmp_path / "other.pt")
     with pytest.raises(CheckpointError, match="no checkpoint"):
         load_checkpoint(tmp_path / "missing.pt")
+    # a checkpoint whose weights do not fit its configuration
+    train(tiny(max_iters=2, eval_interval=2), tmp_path / "run", text=TEXT, log=None)
+    ckpt = load_checkpoint(tmp_path / "run" / "best.pt")
+    ckpt["model_config"]["n_layer"] = 3
+    save_checkpoint(tmp_path / "mismatch.pt", {k: v for k, v in ckpt.items() if k != "format"})
+    with pytest.raises(CheckpointError, match="does not match the model"):
+        model_from_checkpoint(load_checkpoint(tmp_path / "mismatch.pt"))
 
 
 def _one_line_error(capsys, rc, match):
