@@ -7,8 +7,8 @@ data (tiny Shakespeare, characters, 90/10 split), for the same number of seconds
   (``config/train_shakespeare_char.py`` with ``--block_size=64 --batch_size=12 --n_layer=4
   --n_head=4 --n_embd=128 --dropout=0.0 --max_iters=2000 --lr_decay_iters=2000``): AdamW at
   lr 1e-3, cosine decay to 1e-4, 100 warmup steps, beta2 0.99, weight decay 0.1, clipping at 1.0.
-* ``book``: the configuration the zth book trains (block 128, batch 16, the same 4x4x128 shape,
-  lr 3e-3 with cosine decay).
+* ``book``: the configuration the zth book trains (a shallower model with a longer context, a
+  larger batch and a higher learning rate; the script prints both configurations).
 
 What is not compared: nanoGPT's own code. nanoGPT is not a package one can install, so both runs
 use zth's model, which is the lecture's (ReLU feed-forward, biases, an untied output layer) where
@@ -89,6 +89,10 @@ def main() -> None:
         cut = "" if r["iters"] == r["planned"] else f"  (stopped by the clock at {r['iters']}/{r['planned']})"
         print(f"{r['name']:<14}{r['block']:>6}{r['batch']:>6}{r['iters']:>7}{r['tokens']:>11,}"
               f"{r['tokens_per_s']:>10,.0f}{r['seconds']:>9.1f}{r['train']:>8.4f}{r['val']:>8.4f}{cut}")
+    for r in rows:
+        m = preset(r["name"]).model
+        print(f"  {r['name']}: {m.n_layer} layers, {m.n_head} heads, n_embd {m.n_embd}, "
+              f"block {m.block_size}, batch {r['batch']}, lr {preset(r['name']).lr}")
     nano, book = rows
     print(f"val loss, book minus nanogpt-cpu recipe: {book['val'] - nano['val']:+.4f}")
     print("reference (measured with nanoGPT's own code by the issue, not by this script): "

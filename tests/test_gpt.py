@@ -28,7 +28,7 @@ from zth.gpt import (
     preset,
     train_val_split,
 )
-from zth.gpt.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from zth.gpt.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint, save_checkpoint
 from zth.gpt.model import Rotary, fuse_heads
 from zth.gpt.runlog import read_metrics
 from zth.gpt.sample import main as sample_main
@@ -194,6 +194,13 @@ def test_batches_are_shifted_windows():
     assert torch.equal(y[:, :-1], x[:, 1:]) and torch.equal(y[:, -1], x[:, -1] + 1)
 
 
+def test_aligned_batches_start_at_record_boundaries():
+    data = torch.arange(103)
+    x, y = get_batch(data, 200, 10, torch.Generator().manual_seed(0), align=10)
+    assert torch.all(x[:, 0] % 10 == 0) and x[:, 0].max() <= 92 and torch.equal(y, x + 1)
+    assert set(x[:, 0].tolist()) == set(range(0, 100, 10))  # every record can be drawn
+
+
 def test_estimate_loss_is_repeatable_and_leaves_rng_alone():
     torch.manual_seed(0)
     model = GPT(small(vocab_size=100, dropout=0.5))
@@ -208,7 +215,7 @@ def test_estimate_loss_is_repeatable_and_leaves_rng_alone():
 def test_overrides_parse_by_field_type():
     cfg = apply_overrides(preset("book"), ["n_layer=6", "lr=1e-3", "compile=true", "lr_schedule=constant"])
     assert (cfg.model.n_layer, cfg.lr, cfg.compile, cfg.lr_schedule) == (6, 1e-3, True, "constant")
-    assert preset("book").model.n_layer == 4  # presets are not modified
+    assert preset("book").model.n_layer == 2  # presets are not modified
     for bad, match in [(["n_layer=six"], "expects int"), (["nope=1"], "unknown config key"),
                        (["n_layer"], "key=value"), (["compile=maybe"], "true or false"),
                        (["n_head=5"], "divisible"), (["lr_schedule=linear"], "lr_schedule")]:
@@ -291,6 +298,13 @@ def test_unsafe_and_corrupt_checkpoints_are_refused(tmp_path):
         load_checkpoint(tmp_path / "other.pt")
     with pytest.raises(CheckpointError, match="no checkpoint"):
         load_checkpoint(tmp_path / "missing.pt")
+    # a checkpoint whose weights do not fit its configuration
+    train(tiny(max_iters=2, eval_interval=2), tmp_path / "run", text=TEXT, log=None)
+    ckpt = load_checkpoint(tmp_path / "run" / "best.pt")
+    ckpt["model_config"]["n_layer"] = 3
+    save_checkpoint(tmp_path / "mismatch.pt", {k: v for k, v in ckpt.items() if k != "format"})
+    with pytest.raises(CheckpointError, match="does not match the model"):
+        model_from_checkpoint(load_checkpoint(tmp_path / "mismatch.pt"))
 
 
 def _one_line_error(capsys, rc, match):

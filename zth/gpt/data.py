@@ -52,11 +52,15 @@ def train_val_split(data: torch.Tensor, train_fraction: float = 0.9) -> tuple[to
 
 
 def get_batch(data: torch.Tensor, batch_size: int, block_size: int, generator: torch.Generator | None = None,
-              device: str | torch.device = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
-    """``batch_size`` random windows ``x`` (B, T) of ``data`` and their targets ``y``, shifted by one."""
+              device: str | torch.device = "cpu", align: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    """``batch_size`` random windows ``x`` (B, T) of ``data`` and their targets ``y``, shifted by one.
+
+    Windows start anywhere (``align=1``), or only at multiples of ``align``: for data made of
+    records of ``align`` tokens, each window then starts at the beginning of a record.
+    """
     if len(data) <= block_size:
         raise ValueError(f"data of length {len(data)} is too short for block_size {block_size}")
-    ix = torch.randint(len(data) - block_size, (batch_size,), generator=generator)
+    ix = torch.randint((len(data) - block_size - 1) // align + 1, (batch_size,), generator=generator) * align
     x = torch.stack([data[i:i + block_size] for i in ix])
     y = torch.stack([data[i + 1:i + block_size + 1] for i in ix])
     if torch.device(device).type == "cuda":
@@ -67,7 +71,7 @@ def get_batch(data: torch.Tensor, batch_size: int, block_size: int, generator: t
 @torch.no_grad()
 def estimate_loss(model: nn.Module, splits: dict[str, torch.Tensor], eval_iters: int, batch_size: int,
                   block_size: int, seed: int = 0, device: str | torch.device = "cpu",
-                  amp_dtype: torch.dtype | None = None) -> dict[str, float]:
+                  amp_dtype: torch.dtype | None = None, align: int = 1) -> dict[str, float]:
     """Mean loss over ``eval_iters`` random batches of each split, in eval mode.
 
     The batches come from their own generator seeded with ``seed``, so every call sees the same
@@ -81,7 +85,7 @@ def estimate_loss(model: nn.Module, splits: dict[str, torch.Tensor], eval_iters:
         g = torch.Generator().manual_seed(seed)
         losses = torch.zeros(eval_iters)
         for k in range(eval_iters):
-            x, y = get_batch(data, batch_size, block_size, g, device)
+            x, y = get_batch(data, batch_size, block_size, g, device, align)
             with autocast(device, amp_dtype):
                 _, loss = model(x, y)
             losses[k] = loss.item()

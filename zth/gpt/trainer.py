@@ -207,7 +207,7 @@ def train(cfg: TrainConfig, out: str | Path | None = None, *, resume: bool = Fal
     def evaluate(iters: int) -> dict[str, float]:
         nonlocal best_val, best_step, evaluated
         losses = estimate_loss(model, {"train": train_data, "val": val_data}, iters, B, T,
-                               seed=cfg.seed + 1, device=device, amp_dtype=amp)
+                               seed=cfg.seed + 1, device=device, amp_dtype=amp, align=cfg.align)
         improved = losses["val"] < best_val
         if improved:
             best_val, best_step = losses["val"], step
@@ -232,7 +232,7 @@ def train(cfg: TrainConfig, out: str | Path | None = None, *, resume: bool = Fal
             lr = lr_at(step, cfg)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            x, y = get_batch(train_data, B, T, batch_gen, device)
+            x, y = get_batch(train_data, B, T, batch_gen, device, cfg.align)
             with autocast(device, amp):
                 _, loss = fwd(x, y)
             optimizer.zero_grad(set_to_none=True)
