@@ -16,11 +16,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import re
 import shlex
-import subprocess
 import sys
 import time
 from dataclasses import replace
@@ -30,22 +28,9 @@ import torch
 
 from zth.gpt2 import GPT2Config
 from zth.gpt2.ladder import Settings, ladder_table, measure, speed_ladder
-from zth.gpt2.perf import device_name, measure_matmul_flops, mfu, peak_flops
+from zth.gpt2.perf import measure_matmul_flops, mfu, peak_flops
 from zth.gpt2.train import PRESETS
-
-
-def git_revision() -> str:
-    """HEAD (with ``-dirty`` for uncommitted changes), or ``$ZTH_GIT_REV`` where there is no git."""
-    if os.environ.get("ZTH_GIT_REV"):
-        return os.environ["ZTH_GIT_REV"]
-    try:
-        rev = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
-                             cwd=Path(__file__).parent).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                               text=True, cwd=Path(__file__).parent).stdout.strip()
-        return rev + ("-dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+from zth.sysinfo import device_name, git_revision
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     if peak is None:
         peak, peak_kind = measure_matmul_flops(args.device), "measured fp32 1024x1024 matmul"
     print(f"{name} | {args.model} B={batch} T={seq_len} | MFU vs {peak_kind} = {peak / 1e12:.3g} TFLOP/s")
-    meta = {"device": name, "command": shlex.join([sys.executable, *sys.argv]), "git": git_revision(),
+    meta = {"device": name, "command": shlex.join([sys.executable, *sys.argv]),
+            "git": git_revision() or "unknown",
             "torch": torch.__version__, "python": platform.python_version(),
             "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "model": args.model, "batch": batch,
             "seq_len": seq_len, "steps": steps, "warmup": warmup, "peak_flops": peak, "peak_kind": peak_kind}

@@ -45,7 +45,7 @@ def seconds_per_iter(name: str, text: str, iters: int = 15) -> float:
     data, _ = train_val_split(torch.tensor(tok.encode(text)))
     torch.manual_seed(0)
     model = GPT(cfg.model)
-    opt = make_optimizer(model, cfg, torch.device("cpu"))
+    opt = make_optimizer(model, cfg)
     g = torch.Generator().manual_seed(0)
     for i in range(iters + 3):
         if i == 3:

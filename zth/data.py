@@ -18,12 +18,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from zth.storage import atomic_path
 
 __all__ = [
     "DataError", "Dataset", "REGISTRY", "cache_dir", "fetch", "names", "path",
@@ -145,24 +146,19 @@ def _local(ds: Dataset) -> Path | None:
 
 
 def _download(ds: Dataset, target: Path, timeout: float = 60.0) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-    tmp = Path(tmp_name)
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(ds.url, timeout=timeout) as r:
-            expected = r.headers.get("Content-Length")
-            for block in iter(lambda: r.read(1 << 20), b""):
-                out.write(block)
-            if expected is not None and out.tell() != int(expected):
-                raise DataError(f"download of {ds.name!r} from {ds.url} was interrupted "
-                                f"({out.tell():,} of {int(expected):,} bytes); nothing was saved")
-        _verify(ds, tmp)
-        os.replace(tmp, target)  # atomic: the file appears whole or not at all
+        with atomic_path(target) as tmp:  # the file appears whole and verified, or not at all
+            with open(tmp, "wb") as out, urllib.request.urlopen(ds.url, timeout=timeout) as r:
+                expected = r.headers.get("Content-Length")
+                for block in iter(lambda: r.read(1 << 20), b""):
+                    out.write(block)
+                if expected is not None and out.tell() != int(expected):
+                    raise DataError(f"download of {ds.name!r} from {ds.url} was interrupted "
+                                    f"({out.tell():,} of {int(expected):,} bytes); nothing was saved")
+            _verify(ds, tmp)
     except (urllib.error.URLError, OSError) as e:
         raise DataError(f"could not download {ds.name!r} from {ds.url} ({e}); you seem to be "
                         f"offline: put {ds.filename} in a folder and point ZTH_DATA_DIR at it") from None
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def fetch(name: str, force: bool = False) -> Path:

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Run", "read_runs"]
+from zth.storage import write_text_atomic
+
+__all__ = ["MetricsLog", "Run", "read_metrics", "read_runs", "split_metrics"]
 
 
 def _number(x: object) -> bool:
@@ -56,7 +58,12 @@ class Run:
         return values[-1] if values else None
 
 
-def _json_lines(path: Path) -> list[dict]:
+def read_metrics(path: str | Path) -> list[dict]:
+    """The records of a ``metrics.jsonl`` log: none for a missing file; a torn line (from a
+    killed run) is skipped."""
+    path = Path(path)
+    if not path.is_file():
+        return []
     rows = []
     for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
         try:
@@ -66,6 +73,28 @@ def _json_lines(path: Path) -> list[dict]:
         if isinstance(row, dict):
             rows.append(row)
     return rows
+
+
+def split_metrics(records: Iterable[dict]) -> tuple[list[dict], list[dict]]:
+    """(train records, eval records) of a log whose records say their ``kind``."""
+    records = list(records)
+    return [r for r in records if r.get("kind") == "train"], [r for r in records if r.get("kind") == "eval"]
+
+
+class MetricsLog:
+    """A ``metrics.jsonl`` that training appends to, one JSON object a line, each written at once."""
+
+    def __init__(self, path: str | Path, keep_until_step: int | None = None):
+        """Start ``path`` empty or, resuming, keep only the records up to ``keep_until_step``."""
+        self.path = Path(path)
+        kept = [] if keep_until_step is None else [
+            r for r in read_metrics(self.path) if r.get("step", 0) <= keep_until_step]
+        write_text_atomic(self.path, "".join(json.dumps(r) + "\n" for r in kept))
+
+    def write(self, record: dict) -> None:
+        """Append ``record`` as one line (the file is closed again: a crash loses nothing written)."""
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
 
 
 def read_runs(results: str | Path = "results", family: str | None = None) -> list[Run]:
@@ -83,7 +112,7 @@ def read_runs(results: str | Path = "results", family: str | None = None) -> lis
                 folder.name,
                 folder,
                 info if isinstance(info, dict) else {},
-                _json_lines(log),
+                read_metrics(log),
             )
         )
     return runs

@@ -19,11 +19,9 @@ from zth.gpt.model import (
                            MultiHeadAttention,
                            count_params,
 )
-from zth.gpt.runlog import pick_device, read_metrics, split_metrics
 from zth.gpt.trainer import TrainResult
 
 __all__ = ["GPT", "PRESETS", "BigramLanguageModel", "Block", "CausalSelfAttention", "CharTokenizer",
            "CheckpointError", "ConfigError", "FeedForward", "GPTConfig", "Head", "MultiHeadAttention",
            "TrainConfig", "TrainResult", "apply_overrides", "count_params", "estimate_loss", "get_batch",
-           "load_checkpoint", "lr_at", "model_from_checkpoint", "pick_device", "preset", "read_metrics",
-           "split_metrics", "train_val_split"]
+           "load_checkpoint", "lr_at", "model_from_checkpoint", "preset", "train_val_split"]

@@ -1,59 +1,37 @@
-"""Checkpoints: plain tensors and plain values, written atomically, loaded without unpickling code.
+"""Checkpoints of the Lecture 7 GPT: plain tensors and values, loaded without unpickling code.
 
-A checkpoint is a dict of tensors, numbers, strings, lists and dicts saved with ``torch.save``
-and read back with ``torch.load(..., weights_only=True)``, which refuses anything else: a file
-cannot run code when it is loaded. ``best.pt`` holds the model with the lowest validation loss
+They are written and read by ``zth.storage`` (atomic writes, ``weights_only=True`` loads, a
+format tag). ``best.pt`` holds the model with the lowest validation loss
 seen so far (for sampling); ``last.pt`` holds everything needed to resume exactly: the model,
 the optimizer, the step, and the random states of the batch sampler and of dropout.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 
+from zth import storage
 from zth.gpt.config import ConfigError, TrainConfig
 from zth.gpt.data import CharTokenizer
 from zth.gpt.model import GPT, GPTConfig
+from zth.storage import CheckpointError
 
 FORMAT = "zth.gpt/1"
 
 
-class CheckpointError(RuntimeError):
-    """A checkpoint is missing, corrupt, or does not match the model it is loaded into."""
-
-
 def save_checkpoint(path: Path, payload: dict) -> None:
-    """Write ``payload`` (plus the format tag) to ``path`` through a temporary file and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save({"format": FORMAT, **payload}, tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    """Write ``payload`` (plus the format tag) to ``path`` atomically."""
+    storage.save_checkpoint(path, payload, FORMAT)
 
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict:
-    """Read a checkpoint safely (``weights_only=True``) and check that it is a zth.gpt checkpoint."""
+    """Read a checkpoint (a run folder means its ``best.pt``) safely and check its contents."""
     path = Path(path)
     if path.is_dir():
         path = path / "best.pt"
-    if not path.is_file():
-        raise CheckpointError(f"no checkpoint at {path}")
-    try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:  # corrupt zip, truncated file, or a pickle that is not plain data
-        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CheckpointError(f"{path} is not a readable checkpoint ({reason[:200]})") from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is not a {FORMAT} checkpoint")
+    ckpt = storage.load_checkpoint(path, FORMAT, map_location)
     for key in ("model", "model_config", "vocab"):
         if key not in ckpt:
             raise CheckpointError(f"{path} lacks {key!r}")

@@ -94,6 +94,20 @@ def estimate_loss(model: nn.Module, splits: dict[str, torch.Tensor], eval_iters:
     return out
 
 
+def amp_dtype(device: torch.device, dtype: str) -> torch.dtype | None:
+    """The autocast dtype for a config's ``dtype`` on ``device`` (None: plain float32).
+
+    ``"auto"`` is bf16 on a CUDA GPU that supports it and float32 elsewhere.
+    """
+    if dtype == "float32":
+        return None
+    if dtype == "bfloat16":
+        return torch.bfloat16
+    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return None
+
+
 def autocast(device: str | torch.device, amp_dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
     """``torch.autocast`` to ``amp_dtype`` on ``device``, or nothing when ``amp_dtype`` is None."""
     if amp_dtype is None:
@@ -101,4 +115,4 @@ def autocast(device: str | torch.device, amp_dtype: torch.dtype | None) -> conte
     return torch.autocast(device_type=torch.device(device).type, dtype=amp_dtype)
 
 
-__all__ = ["CharTokenizer", "autocast", "estimate_loss", "get_batch", "train_val_split"]
+__all__ = ["CharTokenizer", "amp_dtype", "autocast", "estimate_loss", "get_batch", "train_val_split"]

@@ -14,8 +14,8 @@ import sys
 import torch
 
 from zth.gpt.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint
-from zth.gpt.runlog import pick_device
 from zth.gpt.train import USAGE_ERROR, _parse, _Parser
+from zth.sysinfo import pick_device
 
 
 def sample(ckpt_path: str, tokens: int = 500, prompt: str = "\n", temperature: float = 1.0,

@@ -32,17 +32,12 @@ from zth.gpt.checkpoint import (
     train_config_from_checkpoint,
 )
 from zth.gpt.config import TrainConfig, lr_at
-from zth.gpt.data import CharTokenizer, autocast, estimate_loss, get_batch, train_val_split
+from zth.gpt.data import CharTokenizer, amp_dtype, autocast, estimate_loss, get_batch, train_val_split
 from zth.gpt.model import GPT
-from zth.gpt.runlog import (
-    MetricsLog,
-    amp_dtype,
-    device_name,
-    git_revision,
-    pick_device,
-    read_metrics,
-    write_json,
-)
+from zth.gpt2.optim import configure_adamw
+from zth.runs import MetricsLog, read_metrics
+from zth.storage import write_json
+from zth.sysinfo import device_name, git_revision, pick_device
 
 
 @dataclass
@@ -62,13 +57,9 @@ class TrainResult:
     metrics: list[dict] = field(default_factory=list)
 
 
-def make_optimizer(model: torch.nn.Module, cfg: TrainConfig, device: torch.device) -> torch.optim.AdamW:
-    """AdamW with weight decay on matrices and embeddings (2-D parameters) only; fused on CUDA."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": cfg.weight_decay},
-              {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
-    extra = {"fused": True} if device.type == "cuda" else {}
-    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), **extra)
+def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
+    """``cfg``'s AdamW: decay on matrices and embeddings (2-D parameters) only, fused on CUDA."""
+    return configure_adamw(model, lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(cfg.beta1, cfg.beta2))
 
 
 @contextmanager
@@ -155,7 +146,7 @@ def train(cfg: TrainConfig, out: str | Path | None = None, *, resume: bool = Fal
     if init_model is not None:
         load_state(model, init_model.state_dict())
     model.to(device)
-    optimizer = make_optimizer(model, cfg, device)
+    optimizer = make_optimizer(model, cfg)
     batch_gen = torch.Generator().manual_seed(cfg.seed)
     step, best_val, best_step, evaluated, prior_elapsed, final = 0, math.inf, -1, -1, 0.0, {}
     if ckpt is not None:
@@ -268,8 +259,6 @@ def train(cfg: TrainConfig, out: str | Path | None = None, *, resume: bool = Fal
         say(f"stopped at step {step}" + (f"; resume with --resume --out {out}" if out is not None else ""))
     if bar is not None:
         bar.close()
-    if metrics is not None:
-        metrics.close()
     tokens_per_s = B * T * session_steps / train_time if train_time > 0 else 0.0
     if out is not None:
         run_info.update(status="interrupted" if interrupted else "finished", wall_s=round(elapsed(), 2),

@@ -1,4 +1,4 @@
-"""Training checkpoints: atomic writes, safe loads (``weights_only=True``), RNG states.
+"""Training checkpoints of the GPT-2 trainer: RNG states, and ``zth.storage``'s safe files.
 
 A checkpoint is a dict of tensors and plain Python values (model and optimizer state, step,
 data cursor, every rank's RNG states, configs), so it loads without arbitrary unpickling.
@@ -6,20 +6,20 @@ data cursor, every rank's RNG states, configs), so it loads without arbitrary un
 
 from __future__ import annotations
 
-import os
 import random
 import re
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from zth import storage
+from zth.storage import CheckpointError
+
+__all__ = ["CheckpointError", "latest_checkpoint", "load_checkpoint", "rng_state", "save_checkpoint",
+           "set_rng_state"]
+
 FORMAT = "zth.checkpoint/1"
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint is missing, corrupt, or does not match the model being trained."""
 
 
 def rng_state() -> dict:
@@ -42,33 +42,13 @@ def set_rng_state(state: dict) -> None:
 
 
 def save_checkpoint(path: str | Path, payload: dict) -> Path:
-    """``torch.save`` to a temporary file beside ``path``, then rename it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    os.close(fd)
-    try:
-        torch.save({"format": FORMAT, **payload}, tmp)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return path
+    """Write ``payload`` to ``path`` atomically, tagged with this module's format."""
+    return storage.save_checkpoint(path, payload, FORMAT)
 
 
 def load_checkpoint(path: str | Path) -> dict:
     """Load a checkpoint written by ``save_checkpoint`` onto the CPU, without unpickling code."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"no checkpoint at {path}")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch raises several types for truncated or foreign files
-        raise CheckpointError(f"{path} is not a readable checkpoint ({type(e).__name__}: "
-                              f"{str(e).splitlines()[0] if str(e) else ''})") from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is not a {FORMAT} checkpoint")
-    return ckpt
+    return storage.load_checkpoint(path, FORMAT)
 
 
 def latest_checkpoint(out_dir: str | Path) -> Path | None:

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from zth.sysinfo import pick_device
+
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -38,24 +40,13 @@ class DistInfo:
         return self.device.split(":")[0]
 
 
-def pick_device(device: str = "auto") -> str:
-    """``"auto"`` picks CUDA, then Apple's MPS, then the CPU; anything else is returned as is."""
-    if device != "auto":
-        return device
-    if torch.cuda.is_available():
-        return "cuda"
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return "mps"
-    return "cpu"
-
-
 def init_distributed(device: str = "auto") -> DistInfo:
     """Join the ``torchrun`` process group if there is one, else describe a single process."""
     if "RANK" not in os.environ:
-        return DistInfo(device=pick_device(device))
+        return DistInfo(device=str(pick_device(device)))
     rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     local_rank = int(os.environ.get("LOCAL_RANK", rank))
-    device = pick_device(device)
+    device = str(pick_device(device))
     if device.startswith("cuda"):
         device = f"cuda:{local_rank}"
         torch.cuda.set_device(device)

@@ -9,13 +9,12 @@ attention-mask buffers ``attn.bias`` / ``attn.masked_bias``; both variants load.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 
 from zth.gpt2.model import GPT2, GPT2Config
+from zth.storage import atomic_path
 
 CONV1D = (".attn.c_attn.weight", ".attn.c_proj.weight", ".mlp.c_fc.weight", ".mlp.c_proj.weight")
 _BUFFERS = (".attn.bias", ".attn.masked_bias")
@@ -130,12 +129,6 @@ def save_pretrained(model: GPT2, path: str | Path) -> Path:
         ("config.json", lambda f: Path(f).write_text(json.dumps(config_to_hf(model.config), indent=2) + "\n",
                                                      encoding="utf-8")),
     ):
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".part")
-        os.close(fd)
-        try:
-            write(tmp)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, folder / name)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
+        with atomic_path(folder / name) as tmp:
+            write(str(tmp))
     return folder

@@ -22,23 +22,6 @@ PEAK_TFLOPS: list[tuple[str, tuple[float, float, float]]] = [
 _PRECISIONS = ("bf16", "tf32", "fp32")
 
 
-def device_name(device: str | torch.device = "cpu") -> str:
-    """A human-readable name of the device (GPU model, or the CPU's model name)."""
-    device = torch.device(device)
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    if device.type == "cpu":
-        try:
-            with open("/proc/cpuinfo", encoding="utf-8") as f:
-                for line in f:
-                    if line.startswith("model name"):
-                        return f"CPU ({line.split(':', 1)[1].strip()}, {torch.get_num_threads()} threads)"
-        except OSError:
-            pass
-        return f"CPU ({torch.get_num_threads()} threads)"
-    return device.type
-
-
 def peak_flops(device: str | torch.device, precision: str = "bf16") -> float | None:
     """The datasheet dense peak in FLOP/s of a known GPU for ``precision``; None if unknown."""
     if precision not in _PRECISIONS:

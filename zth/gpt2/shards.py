@@ -12,13 +12,13 @@ see together. The cursor (shard, position) is the loader's whole state, saved in
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from zth.storage import atomic_path
 
 SHARD_TOKENS = 100_000_000
 
@@ -33,14 +33,8 @@ def save_tokens(path: str | Path, tokens: np.ndarray) -> Path:
     path = Path(path)
     if tokens.size and (tokens.min() < 0 or tokens.max() >= 2**16):
         raise ValueError("token ids must lie in [0, 65536) to be stored as uint16")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, tokens.astype(np.uint16, copy=False), allow_pickle=False)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.save(f, tokens.astype(np.uint16, copy=False), allow_pickle=False)
     return path
 
 

@@ -8,11 +8,12 @@ parameters (fused on CUDA), warmup + cosine learning rate, gradient clipping, TF
 autocast on CUDA, optional ``torch.compile``, DDP under ``torchrun`` with ``no_sync`` during
 accumulation, periodic validation and evaluation hooks, a JSON-lines metrics log with tokens/s
 and MFU, and checkpoints that resume exactly.
+
+``read_metrics`` (from ``zth.runs``) reads the log back.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
@@ -32,9 +33,13 @@ from zth.gpt2.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
-from zth.gpt2.ddp import DistInfo, all_gather_object, all_reduce_mean, pick_device
+from zth.gpt2.ddp import DistInfo, all_gather_object, all_reduce_mean
 from zth.gpt2.optim import configure_adamw, cosine_lr
 from zth.gpt2.perf import mfu, peak_flops
+from zth.runs import MetricsLog, read_metrics
+from zth.sysinfo import pick_device
+
+__all__ = ["BatchSource", "TrainConfig", "Trainer", "format_record", "read_metrics"]
 
 
 class BatchSource(Protocol):
@@ -103,7 +108,7 @@ class Trainer:
                  dist: DistInfo | None = None, flops_per_token: float | None = None,
                  peak: float | None = None, log: Callable[[str], None] = print):
         self.config = cfg = config
-        self.dist = dist or DistInfo(device=pick_device(cfg.device))
+        self.dist = dist or DistInfo(device=str(pick_device(cfg.device)))
         self.train_data, self.val_data, self.evals, self._print = train_data, val_data, list(evals), log
         per_step = cfg.micro_batch * cfg.seq_len * self.dist.world_size
         if cfg.total_batch_tokens % per_step:
@@ -131,6 +136,7 @@ class Trainer:
         self.step, self.tokens_seen, self.elapsed = 0, 0, 0.0
         self.history: list[dict] = []
         self.out_dir = Path(cfg.out_dir) if cfg.out_dir else None
+        self.metrics_log: MetricsLog | None = None  # opened by train() (rank 0, with out_dir)
 
     # -- pieces --------------------------------------------------------------------------
     def autocast(self):
@@ -217,11 +223,8 @@ class Trainer:
                 latest_checkpoint(self.out_dir) if self.out_dir else None)
             if path is not None:
                 self.load_checkpoint(path)
-        if self.out_dir and self.dist.master:
-            self.out_dir.mkdir(parents=True, exist_ok=True)
-            log = self.out_dir / "metrics.jsonl"  # keep only records up to the resumed step
-            kept = [r for r in read_metrics(log) if r["step"] <= self.step] if log.is_file() else []
-            log.write_text("".join(json.dumps(r) + "\n" for r in kept) if self.step else "")
+        if self.out_dir and self.dist.master:  # resuming keeps only the records up to its step
+            self.metrics_log = MetricsLog(self.out_dir / "metrics.jsonl", self.step or None)
         if self.step == 0:
             self.evaluate()
         while self.step < cfg.max_steps:
@@ -239,9 +242,8 @@ class Trainer:
         if not self.dist.master:
             return
         self.history.append(record)
-        if self.out_dir:
-            with open(self.out_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
-                f.write(json.dumps(record) + "\n")
+        if self.metrics_log is not None:
+            self.metrics_log.write(record)
         every = self.config.print_interval
         if every and ("loss" not in record or record["step"] % every == 0):
             self._print(format_record(record))
@@ -293,9 +295,3 @@ def format_record(r: dict) -> str:
     texts = [f"\n    {k}: {t!r}" for k, v in r.items() if isinstance(v, list)
              for t in v if isinstance(t, str)]
     return " | ".join(parts) + "".join(texts)
-
-
-def read_metrics(path: str | Path) -> list[dict]:
-    """The records of a ``metrics.jsonl`` log."""
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]

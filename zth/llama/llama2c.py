@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 import struct
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +26,7 @@ import torch
 
 from zth.llama.layers import rope_frequencies
 from zth.llama.model import Llama, LlamaConfig
+from zth.storage import atomic_path
 
 __all__ = ["MAGIC", "Llama2cError", "export_llama2c", "load_llama2c", "read_header", "read_tokenizer_bin",
            "write_tokenizer_bin"]
@@ -42,17 +42,9 @@ class Llama2cError(ValueError):
 
 
 def _atomic_write(path: str | os.PathLike, chunks) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            for chunk in chunks:
-                f.write(chunk)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        for chunk in chunks:
+            f.write(chunk)
 
 
 def _tensor_order(config: LlamaConfig, version: int, shared: bool) -> list[str]:

@@ -9,12 +9,11 @@ temporary file renamed into place); a malformed file, or one of another format v
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import regex
 
+from zth.storage import write_text_atomic
 from zth.tokenizer.base import Tokenizer
 from zth.tokenizer.bpe import render_token
 
@@ -26,17 +25,6 @@ VERSION = 1
 
 class TokenizerFileError(ValueError):
     """A ``.model`` file is unreadable, malformed, or of an unsupported version."""
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
 
 
 def save(tok: Tokenizer, prefix: str | Path) -> tuple[Path, Path]:
@@ -51,7 +39,7 @@ def save(tok: Tokenizer, prefix: str | Path) -> tuple[Path, Path]:
     }
     body = ",\n".join(json.dumps([a, b, idx]) for a, b, idx in state.pop("merges"))
     header = json.dumps(state, ensure_ascii=False)[:-1]  # one merge a line keeps the file diffable
-    _atomic_write(model, f'{header}, "merges": [\n{body}\n]}}\n')
+    write_text_atomic(model, f'{header}, "merges": [\n{body}\n]}}\n')
 
     children = {idx: pair for pair, idx in tok.merges.items()}
     lines = []
@@ -63,7 +51,7 @@ def save(tok: Tokenizer, prefix: str | Path) -> tuple[Path, Path]:
         else:
             lines.append(f"[{render_token(token)}] {idx}")
     lines += [f"[{s}] {idx} (special)" for s, idx in sorted(tok.special_tokens.items(), key=lambda kv: kv[1])]
-    _atomic_write(vocab, "\n".join(lines) + "\n")
+    write_text_atomic(vocab, "\n".join(lines) + "\n")
     return model, vocab
 
 
