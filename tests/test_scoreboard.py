@@ -76,7 +76,7 @@ def _row(markdown: str, what: str) -> list[str]:
 def test_board_marks_met_missed_and_missing(tmp_path):
     build = tmp_path / "build"
     _nb(build, "01_micrograd", {"micrograd_moons_loss": "0.010978", "micrograd_moons_acc": "'99%'"}, 42.0)
-    _nb(build, "03_mlp", {"mlp_dev_loss": "2.1187", "mlp_train_loss": "2.05"}, 200.0)
+    _nb(build, "03_mlp", {"mlp_dev_loss": "2.1187", "mlp_train_loss": "2.058492936654584"}, 200.0)
     board = Scoreboard.from_build(build, tmp_path / "no-results")
     md = board.headlines_markdown()
     assert _row(md, "moons: final loss")[2:] == [
@@ -89,6 +89,7 @@ def test_board_marks_met_missed_and_missing(tmp_path):
         _row(md, "moons: final accuracy")[2] == "99%" and _row(md, "moons: final accuracy")[5] == "✗ missed"
     )
     assert _row(md, "MLP dev loss")[2:] == ["2.1187", "2.1701", "≤ 2.12", "✓ met"]
+    assert _row(md, "MLP train loss")[2] == "2.0585"  # a float glued at full precision is rounded
     assert _row(md, "MLP train loss")[5] == ""  # no target, no mark
     assert _row(md, "MLP test loss")[2] == "`mlp_test_loss` not glued"  # chapter built, key missing
     assert "bigram" not in md  # chapters not built are left out of the headline table

@@ -189,13 +189,15 @@ def parse_number(text: str) -> float | None:
 
 
 def _show(text: str) -> str:
-    """The glued text as a reader should see it (quotes dropped, big integers grouped)."""
+    """The glued text as a reader should see it (quotes dropped, big integers grouped, floats rounded)."""
     try:
         value = ast.literal_eval(text.strip())
     except (ValueError, SyntaxError, MemoryError, RecursionError):
         return text.strip()
     if isinstance(value, int) and not isinstance(value, bool):
         return f"{value:,}"
+    if isinstance(value, float) and len(text.strip().partition(".")[2]) > 6:  # glued at full precision
+        return f"{value:.4f}" if abs(value) >= 1 else f"{value:.6g}"  # the lectures' 4 decimals
     return str(value)
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -20,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from zth.makemore.data import Examples
+from zth.storage import write_text_atomic
 
 Forward = Callable[[torch.Tensor], torch.Tensor]
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -103,9 +103,7 @@ def _want_progress_bar(progress: bool | None) -> bool:
 
 
 def _write_jsonl(path: Path, records: list[dict]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
-    os.replace(tmp, path)
+    write_text_atomic(path, "".join(json.dumps(r) + "\n" for r in records))
 
 
 def train(forward: Forward, parameters: Sequence[torch.Tensor], data: Examples, config: TrainConfig,
