@@ -28,12 +28,13 @@ from zth.gpt import (
     preset,
     train_val_split,
 )
-from zth.gpt.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint, save_checkpoint
+from zth.gpt.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 from zth.gpt.model import Rotary, fuse_heads
 from zth.gpt.sample import main as sample_main
 from zth.gpt.train import main as train_main
 from zth.gpt.trainer import train
 from zth.runs import read_metrics
+from zth.storage import CheckpointError
 
 TEXT = "".join(f"{w} the {v} of {n}.\n" for w in ("First", "Second", "Third", "Fourth") for v in
                ("king", "queen", "duke", "fool") for n in ("York", "Kent", "Rome", "Verona", "Padua")) * 12

@@ -15,10 +15,10 @@ import pytest
 import torch
 
 from zth.gpt2 import GPT2, GPT2Config, TrainConfig, Trainer
-from zth.gpt2.checkpoint import CheckpointError
 from zth.gpt2.optim import configure_adamw, cosine_lr
 from zth.gpt2.shards import ShardLoader, write_shards
 from zth.runs import read_metrics
+from zth.storage import CheckpointError
 
 TINY = GPT2Config(block_size=16, vocab_size=64, n_layer=2, n_head=2, n_embd=32)
 ROOT = Path(__file__).resolve().parents[1]

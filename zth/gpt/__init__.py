@@ -5,7 +5,7 @@
 ``python -m zth.gpt.train`` and ``python -m zth.gpt.sample`` are the shell commands.
 """
 
-from zth.gpt.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint
+from zth.gpt.checkpoint import load_checkpoint, model_from_checkpoint
 from zth.gpt.config import PRESETS, ConfigError, TrainConfig, apply_overrides, lr_at, preset
 from zth.gpt.data import CharTokenizer, estimate_loss, get_batch, train_val_split
 from zth.gpt.model import (
@@ -20,6 +20,7 @@ from zth.gpt.model import (
                            count_params,
 )
 from zth.gpt.trainer import TrainResult
+from zth.storage import CheckpointError
 
 __all__ = ["GPT", "PRESETS", "BigramLanguageModel", "Block", "CausalSelfAttention", "CharTokenizer",
            "CheckpointError", "ConfigError", "FeedForward", "GPTConfig", "Head", "MultiHeadAttention",

@@ -73,5 +73,5 @@ def train_config_from_checkpoint(ckpt: dict) -> TrainConfig:
         raise CheckpointError(f"checkpoint has an invalid training configuration ({e})") from None
 
 
-__all__ = ["CheckpointError", "load_checkpoint", "load_state", "model_from_checkpoint", "save_checkpoint",
+__all__ = ["load_checkpoint", "load_state", "model_from_checkpoint", "save_checkpoint",
            "train_config_from_checkpoint"]

@@ -13,8 +13,9 @@ import sys
 
 import torch
 
-from zth.gpt.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint
+from zth.gpt.checkpoint import load_checkpoint, model_from_checkpoint
 from zth.gpt.train import USAGE_ERROR, _parse, _Parser
+from zth.storage import CheckpointError
 from zth.sysinfo import pick_device
 
 

@@ -21,10 +21,10 @@ import sys
 import torch
 
 from zth.data import DataError
-from zth.gpt.checkpoint import CheckpointError
 from zth.gpt.config import PRESETS, ConfigError, apply_overrides, preset
 from zth.gpt.model import count_params
 from zth.gpt.trainer import train
+from zth.storage import CheckpointError
 
 USAGE_ERROR = 2
 

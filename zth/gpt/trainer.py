@@ -25,7 +25,6 @@ import torch
 
 import zth.data
 from zth.gpt.checkpoint import (
-    CheckpointError,
     load_checkpoint,
     load_state,
     save_checkpoint,
@@ -36,7 +35,7 @@ from zth.gpt.data import CharTokenizer, amp_dtype, autocast, estimate_loss, get_
 from zth.gpt.model import GPT
 from zth.gpt2.optim import configure_adamw
 from zth.runs import MetricsLog, read_metrics
-from zth.storage import write_json
+from zth.storage import CheckpointError, write_json
 from zth.sysinfo import device_name, git_revision, pick_device
 
 

@@ -14,9 +14,8 @@ import numpy as np
 import torch
 
 from zth import storage
-from zth.storage import CheckpointError
 
-__all__ = ["CheckpointError", "latest_checkpoint", "load_checkpoint", "rng_state", "save_checkpoint",
+__all__ = ["latest_checkpoint", "load_checkpoint", "rng_state", "save_checkpoint",
            "set_rng_state"]
 
 FORMAT = "zth.checkpoint/1"

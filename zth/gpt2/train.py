@@ -20,12 +20,12 @@ from dataclasses import fields, replace
 import torch
 
 from zth.data import DataError
-from zth.gpt2.checkpoint import CheckpointError
 from zth.gpt2.cli import ArgumentParser
 from zth.gpt2.ddp import cleanup_distributed, init_distributed
 from zth.gpt2.model import GPT2, GPT2Config
 from zth.gpt2.shards import ShardLoader
 from zth.gpt2.trainer import TrainConfig, Trainer
+from zth.storage import CheckpointError
 
 GPT2_VOCAB = 50257  # tokens of tiktoken's "gpt2" encoding (the model may pad beyond it)
 

@@ -26,7 +26,6 @@ import torch.nn as nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from zth.gpt2.checkpoint import (
-    CheckpointError,
     latest_checkpoint,
     load_checkpoint,
     rng_state,
@@ -36,10 +35,11 @@ from zth.gpt2.checkpoint import (
 from zth.gpt2.ddp import DistInfo, all_gather_object, all_reduce_mean
 from zth.gpt2.optim import configure_adamw, cosine_lr
 from zth.gpt2.perf import mfu, peak_flops
-from zth.runs import MetricsLog, read_metrics
+from zth.runs import MetricsLog
+from zth.storage import CheckpointError
 from zth.sysinfo import pick_device
 
-__all__ = ["BatchSource", "TrainConfig", "Trainer", "format_record", "read_metrics"]
+__all__ = ["BatchSource", "TrainConfig", "Trainer", "format_record"]
 
 
 class BatchSource(Protocol):

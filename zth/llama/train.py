@@ -26,7 +26,6 @@ import numpy as np
 import torch
 
 from zth.data import DataError, text
-from zth.gpt2.checkpoint import CheckpointError
 from zth.gpt2.cli import ArgumentParser, add_dataclass_options, apply_overrides
 from zth.gpt2.ddp import cleanup_distributed, init_distributed
 from zth.gpt2.shards import ShardLoader
@@ -34,6 +33,7 @@ from zth.gpt2.trainer import TrainConfig, Trainer
 from zth.llama.model import PRESETS as MODEL_PRESETS
 from zth.llama.model import Llama, LlamaConfig
 from zth.llama.tokenizer import BOS, StoryTokenizer
+from zth.storage import CheckpointError
 
 __all__ = ["PRESETS", "Stories", "cut_at_bos", "main", "prepare_stories", "split_stories", "story_sampler",
            "train_llama"]
