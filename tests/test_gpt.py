@@ -32,7 +32,7 @@ from zth.gpt.checkpoint import load_checkpoint, model_from_checkpoint, save_chec
 from zth.gpt.model import Rotary, fuse_heads
 from zth.gpt.sample import main as sample_main
 from zth.gpt.train import main as train_main
-from zth.gpt.trainer import train
+from zth.gpt.trainer import train, train_many
 from zth.runs import read_metrics
 from zth.storage import CheckpointError
 
@@ -237,11 +237,13 @@ def test_the_shakespeare_preset_is_the_lectures():
 
 def test_learning_rate_schedule():
     cfg = apply_overrides(preset("book"), {"lr": 1e-3, "min_lr": 1e-4, "warmup_iters": 10, "max_iters": 110})
-    assert lr_at(0, cfg) == pytest.approx(1e-3 / 11)
-    assert lr_at(10, cfg) == pytest.approx(1e-3)
+    assert lr_at(0, cfg) == pytest.approx(1e-3 / 10)
+    assert lr_at(9, cfg) == pytest.approx(1e-3) and lr_at(10, cfg) == pytest.approx(1e-3)
     assert lr_at(60, cfg) == pytest.approx(5.5e-4)
     assert lr_at(110, cfg) == pytest.approx(1e-4) and lr_at(500, cfg) == pytest.approx(1e-4)
-    assert lr_at(60, apply_overrides(cfg, ["lr_schedule=constant"])) == 1e-3
+    constant = apply_overrides(cfg, ["lr_schedule=constant"])
+    assert lr_at(0, constant) == pytest.approx(1e-4) and lr_at(60, constant) == lr_at(500, constant) == 1e-3
+    assert lr_at(60, apply_overrides(cfg, ["lr_decay_iters=60"])) == pytest.approx(1e-4)
 
 
 # ---------------------------------------------------------------- training, checkpoints, commands
@@ -266,6 +268,21 @@ def test_resume_equals_an_uninterrupted_run(tmp_path):
         train(apply_overrides(cfg, ["n_layer=3"]), tmp_path / "split", text=TEXT, resume=True, log=None)
     with pytest.raises(FileExistsError):
         train(cfg, tmp_path / "full", text=TEXT, log=None)
+
+
+def test_runs_side_by_side_equal_the_same_runs_one_after_the_other(tmp_path):
+    jobs = [dict(cfg=tiny(max_iters=12, eval_interval=6, seed=seed), text=TEXT) for seed in (1, 2, 3)]
+    jobs[2]["out"] = tmp_path / "third"
+    parallel = train_many(jobs, workers=2)
+    threads = torch.get_num_threads()
+    serial = train_many([{**job, "out": None} for job in jobs], workers=1)
+    assert torch.get_num_threads() == threads  # one thread while training here, then as it was
+    assert [r.step for r in parallel] == [12, 12, 12] and (tmp_path / "third" / "best.pt").is_file()
+    for p, s in zip(parallel, serial, strict=True):
+        assert p.final == s.final and p.config == s.config
+        for k, v in s.model.state_dict().items():
+            assert torch.equal(v, p.model.state_dict()[k]), k
+    assert parallel[0].final != parallel[1].final  # the seeds differ, and so do the runs
 
 
 def test_best_checkpoint_keeps_the_lowest_val_loss(tmp_path):

@@ -12,7 +12,8 @@ import platform
 import subprocess
 from pathlib import Path
 
-__all__ = ["accelerator", "cpu_model", "device_name", "git_revision", "hardware", "memory_gib", "pick_device"]
+__all__ = ["accelerator", "cpu_model", "device_name", "git_revision", "hardware", "memory_gib", "pick_device",
+           "usable_cores"]
 
 
 def cpu_model() -> str:
@@ -35,7 +36,8 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine() or "unknown CPU"
 
 
-def _usable_cores() -> int:
+def usable_cores() -> int:
+    """The CPU cores this process may run on (its affinity mask; the machine's count elsewhere)."""
     try:
         return len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
@@ -119,7 +121,7 @@ def hardware() -> dict[str, object]:
     mem = memory_gib()
     return {
         "cpu": cpu_model(),
-        "cores": _usable_cores(),
+        "cores": usable_cores(),
         "memory_gib": round(mem, 1) if mem is not None else None,
         "os": f"{platform.system()} {platform.release()}",
         "python": platform.python_version(),

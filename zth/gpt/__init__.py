@@ -1,7 +1,8 @@
 """Lecture 7: a character-level GPT on tiny Shakespeare, from the bigram model to the Transformer.
 
 ``zth.gpt.model`` holds the models, ``zth.gpt.data`` the tokenizer and batches,
-``zth.gpt.config`` the presets, ``zth.gpt.trainer`` the training loop (``train``);
+``zth.gpt.config`` the presets, ``zth.gpt.trainer`` the training loop (``train``, and
+``train_many`` for independent runs side by side);
 ``python -m zth.gpt.train`` and ``python -m zth.gpt.sample`` are the shell commands.
 """
 

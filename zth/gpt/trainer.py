@@ -5,17 +5,21 @@ output folder, writes ``metrics.jsonl``, ``run.json``, ``best.pt`` (the lowest v
 so far) and ``last.pt`` (everything needed to resume). ``train(cfg, out, resume=True)`` continues
 from ``last.pt`` exactly: the same batches, the same dropout masks, the same weights as a run that
 was never stopped. Ctrl-C stops at the end of the current step and saves ``last.pt``.
+``train_many(jobs)`` runs independent ``train`` calls side by side, one process and one CPU
+thread each: small models gain little from a second thread, much from a second core.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import multiprocessing
 import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -36,7 +40,7 @@ from zth.gpt.model import GPT
 from zth.gpt2.optim import configure_adamw
 from zth.runs import MetricsLog, read_metrics
 from zth.storage import CheckpointError, write_json
-from zth.sysinfo import device_name, git_revision, pick_device
+from zth.sysinfo import device_name, git_revision, pick_device, usable_cores
 
 
 @dataclass
@@ -270,6 +274,33 @@ def train(cfg: TrainConfig, out: str | Path | None = None, *, resume: bool = Fal
                        elapsed_s=elapsed(), interrupted=interrupted, metrics=records)
 
 
+def train_many(jobs: Sequence[dict], workers: int | None = None) -> list[TrainResult]:
+    """``[train(**job) for job in jobs]``, run in ``workers`` processes of one thread each.
+
+    Each job holds ``train``'s arguments (``cfg``, and any of ``text``, ``tokenizer``,
+    ``init_model``, ``out``...); the runs are silent (no log lines, no progress bar). A run's
+    result depends only on its job, not on how many workers there are or which one ran it.
+    ``workers`` defaults to the usable CPU cores; with one worker (or one job) the jobs run here, one
+    after the other, on one thread.
+    """
+    jobs = [{**job, "log": None, "progress": False} for job in jobs]
+    workers = min(workers or usable_cores(), len(jobs))
+    if workers <= 1:
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return [train(**job) for job in jobs]
+        finally:
+            torch.set_num_threads(threads)
+    spawn = multiprocessing.get_context("spawn")  # forking a process that has run OpenMP can hang
+    with ProcessPoolExecutor(workers, spawn, initializer=torch.set_num_threads, initargs=(1,)) as pool:
+        return list(pool.map(_train_job, jobs))
+
+
+def _train_job(job: dict) -> TrainResult:
+    return train(**job)
+
+
 def _stderr_is_tty() -> bool:
     return hasattr(sys.stderr, "isatty") and sys.stderr.isatty()
 
@@ -279,4 +310,4 @@ def _bar(total: int, initial: int):
     return tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True)
 
 
-__all__ = ["TrainResult", "make_optimizer", "train"]
+__all__ = ["TrainResult", "make_optimizer", "train", "train_many"]
