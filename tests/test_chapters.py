@@ -89,6 +89,28 @@ def test_executed_chapter_logs_are_short(path):
         assert n <= MAX_LINES_PER_CELL, f"{path.name} cell {i}: {n} lines of output (keep logs short)"
 
 
+DRAWS = re.compile(r"\bplt\.(?:subplots|figure|imshow|plot)\(|\bplot_[a-z_]+\(")
+
+
+@pytest.mark.parametrize("path", CHAPTER_FILES, ids=lambda p: p.stem)
+def test_executed_chapter_figures_reach_the_page(path):
+    """A cell that draws a figure shows it: an image output, not a plot lost off screen
+    (as happens when MPLBACKEND=Agg overrides the kernel's inline backend). Cells tagged
+    ``draws-if-recorded`` plot results that may not exist yet (GPU runs) and are exempt."""
+    nb_path = BUILT / f"{path.stem}.ipynb"
+    if not nb_path.is_file():
+        pytest.skip(f"{nb_path} not built (run jupyter-book build . first)")
+    nb = json.loads(nb_path.read_text(encoding="utf-8"))
+    for i, cell in enumerate(nb["cells"]):
+        source = "".join(cell.get("source", ""))
+        if cell.get("cell_type") != "code" or not DRAWS.search(source) or "plt.close(" in source:
+            continue
+        if "draws-if-recorded" in cell.get("metadata", {}).get("tags", []):
+            continue
+        kinds = {k for o in cell.get("outputs", []) for k in o.get("data", {})}
+        assert kinds & {"image/png", "image/svg+xml"}, f"{path.name} cell {i} draws a figure but shows none"
+
+
 def test_built_figures_have_opaque_backgrounds():
     """A PNG with see-through corners would show the dark theme behind its axes."""
     images = sorted((ROOT / "_build" / "html" / "_images").glob("*.png"))

@@ -11,6 +11,9 @@
 * Scoreboard: ``book/scoreboard`` is read after every chapter and on every build, and each
   chapter's execution time is written beside its glue outputs (``<docname>.exec.json``), so
   the scoreboard notebook (``zth.scoreboard``) sees the whole build.
+* Figures on the page: the chapters' kernels inherit this process's environment, and an
+  ``MPLBACKEND`` such as ``Agg`` (common on headless machines) would override ipykernel's
+  inline backend and silently drop every plot, so the build removes it.
 """
 
 from __future__ import annotations
@@ -50,6 +53,12 @@ def _key_cache_on_source(app: Sphinx, config) -> None:
             if old.is_dir() and old != current and len(old.name) == 16:
                 shutil.rmtree(old, ignore_errors=True)
     config.nb_execution_cache_path = str(current)
+
+
+def _inline_figures(app: Sphinx, config) -> None:
+    """Let the chapters' kernels pick ipykernel's inline backend, whatever the shell set."""
+    if os.environ.get("MPLBACKEND", "").rpartition(".")[2] != "backend_inline":
+        os.environ.pop("MPLBACKEND", None)
 
 
 def _walk_buttons(buttons):
@@ -135,6 +144,7 @@ def setup(app: Sphinx) -> dict:
     app.add_config_value("zth_pages_branch", "gh-pages", "html")
     app.add_config_value("zth_scoreboard_doc", "book/scoreboard", "env")
     app.connect("config-inited", _key_cache_on_source, priority=100)
+    app.connect("config-inited", _inline_figures)
     app.connect("html-page-context", _launchable_notebook, priority=502)  # after the theme's 501
     app.connect("html-page-context", _clean_page)
     app.connect("env-get-outdated", _scoreboard_always)
