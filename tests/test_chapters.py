@@ -73,13 +73,18 @@ BUILT = ROOT / "_build" / "jupyter_execute" / "book"
 MAX_LINES_PER_CELL = 60
 
 
-@pytest.mark.parametrize("path", CHAPTER_FILES, ids=lambda p: p.stem)
-def test_executed_chapter_logs_are_short(path):
-    """No progress bars or thousands of log lines in the book: each cell prints a few lines at most."""
+def _executed(path: Path) -> dict:
+    """The chapter's executed notebook from the last book build (skip the test if none)."""
     nb_path = BUILT / f"{path.stem}.ipynb"
     if not nb_path.is_file():
         pytest.skip(f"{nb_path} not built (run jupyter-book build . first)")
-    nb = json.loads(nb_path.read_text(encoding="utf-8"))
+    return json.loads(nb_path.read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("path", CHAPTER_FILES, ids=lambda p: p.stem)
+def test_executed_chapter_logs_are_short(path):
+    """No progress bars or thousands of log lines in the book: each cell prints a few lines at most."""
+    nb = _executed(path)
     for i, cell in enumerate(nb["cells"]):
         text = "".join(
             "".join(o.get("text", "")) for o in cell.get("outputs", []) if o.get("output_type") == "stream"
@@ -97,10 +102,7 @@ def test_executed_chapter_figures_reach_the_page(path):
     """A cell that draws a figure shows it: an image output, not a plot lost off screen
     (as happens when MPLBACKEND=Agg overrides the kernel's inline backend). Cells tagged
     ``draws-if-recorded`` plot results that may not exist yet (GPU runs) and are exempt."""
-    nb_path = BUILT / f"{path.stem}.ipynb"
-    if not nb_path.is_file():
-        pytest.skip(f"{nb_path} not built (run jupyter-book build . first)")
-    nb = json.loads(nb_path.read_text(encoding="utf-8"))
+    nb = _executed(path)
     for i, cell in enumerate(nb["cells"]):
         source = "".join(cell.get("source", ""))
         if cell.get("cell_type") != "code" or not DRAWS.search(source) or "plt.close(" in source:
