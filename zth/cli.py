@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -134,7 +135,8 @@ def _run_tool(argv: list[str]) -> int:
         tool, rest = match[0], argv[2:]
     entry = _load(tool)
     try:
-        return _exit_code(entry(rest))
+        takes_prog = "prog" in inspect.signature(entry).parameters
+        return _exit_code(entry(rest, prog=f"zth {tool.command}") if takes_prog else entry(rest))
     except SystemExit as e:  # argparse inside the tool, or sys.exit
         return _exit_code(e.code)
 
