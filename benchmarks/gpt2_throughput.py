@@ -28,9 +28,9 @@ import torch
 
 from zth.gpt2 import GPT2Config
 from zth.gpt2.ladder import Settings, ladder_table, measure, speed_ladder
-from zth.gpt2.perf import measure_matmul_flops, mfu, peak_flops
 from zth.gpt2.train import PRESETS
 from zth.sysinfo import device_name, git_revision
+from zth.train.perf import measure_matmul_flops, mfu, peak_flops
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     batch = args.batch or (16 if cuda else 1)
     seq_len = args.seq_len or (1024 if cuda else 128)
     steps, warmup = args.steps or (10 if cuda else 3), args.warmup or (3 if cuda else 1)
-    config = GPT2Config() if args.model == "gpt2" else replace(PRESETS["tiny"][0], vocab_size=50257)
+    config = GPT2Config() if args.model == "gpt2" else replace(PRESETS["tiny"].model, vocab_size=50257)
     if seq_len > config.block_size:
         print(f"error: --seq-len {seq_len} exceeds the block size {config.block_size}", file=sys.stderr)
         return 2

@@ -18,7 +18,7 @@ benchmark measured nanoGPT's code on the recipe on this project's 2-core machine
 after its 2,000 iterations in 69 s.
 
 Each configuration's iteration speed is measured first, so that its cosine schedule can end
-exactly when its time is up (``max_iters`` = seconds / seconds-per-iteration); ``max_seconds``
+exactly when its time is up (``max_steps`` = seconds / seconds-per-iteration); ``max_seconds``
 stops it anyway if the machine slows down. Both are evaluated the same way at the end: the mean
 loss of 200 random validation batches (of each configuration's own batch and block size).
 
@@ -32,10 +32,13 @@ import time
 
 import torch
 
-from zth.gpt.config import apply_overrides, preset
-from zth.gpt.data import CharTokenizer, get_batch, train_val_split
+from zth.gpt.config import preset
+from zth.gpt.data import CharTokenizer, train_val_split
 from zth.gpt.model import GPT
-from zth.gpt.trainer import make_optimizer, train
+from zth.gpt.train import train
+from zth.train import apply_overrides
+from zth.train.data import get_batch
+from zth.train.optim import configure_optimizers
 
 
 def seconds_per_iter(name: str, text: str, iters: int = 15) -> float:
@@ -45,12 +48,12 @@ def seconds_per_iter(name: str, text: str, iters: int = 15) -> float:
     data, _ = train_val_split(torch.tensor(tok.encode(text)))
     torch.manual_seed(0)
     model = GPT(cfg.model)
-    opt = make_optimizer(model, cfg)
+    (opt,) = configure_optimizers(model, cfg.train)
     g = torch.Generator().manual_seed(0)
     for i in range(iters + 3):
         if i == 3:
             t0 = time.perf_counter()
-        x, y = get_batch(data, cfg.batch_size, cfg.model.block_size, g)
+        x, y = get_batch(data, cfg.train.batch_size, cfg.model.block_size, g)
         _, loss = model(x, y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -62,14 +65,14 @@ def run(name: str, seconds: float, text: str) -> dict:
     spi = seconds_per_iter(name, text)
     iters = max(1, int(seconds / spi))
     base = preset(name)
-    cfg = apply_overrides(base, {"device": "cpu", "max_iters": iters, "lr_decay_iters": 0,
-                                 "warmup_iters": min(base.warmup_iters, iters // 10),
+    cfg = apply_overrides(base, {"device": "cpu", "max_steps": iters, "decay_steps": 0,
+                                 "warmup_steps": min(base.train.warmup_steps, iters // 10),
                                  "max_seconds": seconds * 1.15, "eval_interval": iters,
-                                 "final_eval_iters": 200})
+                                 "final_eval_steps": 200})
     r = train(cfg, text=text, log=None, progress=False)
     return {"name": name, "iters": r.step, "planned": iters, "val": r.final["val"], "train": r.final["train"],
-            "tokens_per_s": r.tokens_per_s, "seconds": r.elapsed_s, "tokens": r.step * cfg.batch_size
-            * cfg.model.block_size, "block": cfg.model.block_size, "batch": cfg.batch_size}
+            "tokens_per_s": r.tokens_per_s, "seconds": r.elapsed_s, "tokens": r.step * cfg.train.batch_size
+            * cfg.model.block_size, "block": cfg.model.block_size, "batch": cfg.train.batch_size}
 
 
 def main() -> None:
@@ -92,7 +95,7 @@ def main() -> None:
     for r in rows:
         m = preset(r["name"]).model
         print(f"  {r['name']}: {m.n_layer} layers, {m.n_head} heads, n_embd {m.n_embd}, "
-              f"block {m.block_size}, batch {r['batch']}, lr {preset(r['name']).lr}")
+              f"block {m.block_size}, batch {r['batch']}, lr {preset(r['name']).train.lr}")
     nano, book = rows
     print(f"val loss, book minus nanogpt-cpu recipe: {book['val'] - nano['val']:+.4f}")
     print("reference (measured with nanoGPT's own code by the issue, not by this script): "

@@ -16,25 +16,23 @@ from zth.gpt import (
     BigramLanguageModel,
     CausalSelfAttention,
     CharTokenizer,
-    ConfigError,
     GPTConfig,
     Head,
     MultiHeadAttention,
-    apply_overrides,
     count_params,
-    estimate_loss,
-    get_batch,
-    lr_at,
+    load_gpt,
     preset,
     train_val_split,
 )
-from zth.gpt.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 from zth.gpt.model import Rotary, fuse_heads
 from zth.gpt.sample import main as sample_main
 from zth.gpt.train import main as train_main
-from zth.gpt.trainer import train, train_many
+from zth.gpt.train import train
 from zth.runs import read_metrics
-from zth.storage import CheckpointError
+from zth.storage import CheckpointError, save_checkpoint
+from zth.train import ConfigError, RandomWindows, apply_overrides, estimate_loss, train_many
+from zth.train.checkpoint import load_checkpoint
+from zth.train.data import get_batch
 
 TEXT = "".join(f"{w} the {v} of {n}.\n" for w in ("First", "Second", "Third", "Fourth") for v in
                ("king", "queen", "duke", "fool") for n in ("York", "Kent", "Rome", "Verona", "Padua")) * 12
@@ -205,45 +203,33 @@ def test_aligned_batches_start_at_record_boundaries():
 def test_estimate_loss_is_repeatable_and_leaves_rng_alone():
     torch.manual_seed(0)
     model = GPT(small(vocab_size=100, dropout=0.5))
-    splits = {"train": torch.arange(100).repeat(3), "val": torch.arange(100)}
+    sources = {"train": RandomWindows(torch.arange(100).repeat(3), 4, 8, seed=1),
+               "val": RandomWindows(torch.arange(100), 4, 8, seed=1)}
     state = torch.get_rng_state()
-    a = estimate_loss(model, splits, 3, 4, 8, seed=1)
+    a = estimate_loss(model, sources, 3)
     assert torch.equal(state, torch.get_rng_state())
-    assert a == estimate_loss(model, splits, 3, 4, 8, seed=1) and model.training
+    assert a == estimate_loss(model, sources, 3) and model.training and a.keys() == {"train", "val"}
 
 
 # ---------------------------------------------------------------- configuration
-def test_overrides_parse_by_field_type():
-    cfg = apply_overrides(preset("book"), ["n_layer=6", "lr=1e-3", "compile=true", "lr_schedule=constant"])
-    assert (cfg.model.n_layer, cfg.lr, cfg.compile, cfg.lr_schedule) == (6, 1e-3, True, "constant")
+def test_presets_take_overrides_and_stay_unchanged():
+    cfg = apply_overrides(preset("book"), ["n_layer=6", "lr=1e-3", "compile=true", "dataset=names"])
+    assert (cfg.model.n_layer, cfg.train.lr, cfg.train.compile, cfg.data.dataset) == (6, 1e-3, True, "names")
     assert preset("book").model.n_layer == 2  # presets are not modified
-    for bad, match in [(["n_layer=six"], "expects int"), (["nope=1"], "unknown config key"),
-                       (["n_layer"], "key=value"), (["compile=maybe"], "true or false"),
-                       (["n_head=5"], "divisible"), (["lr_schedule=linear"], "lr_schedule")]:
-        with pytest.raises(ConfigError, match=match):
-            apply_overrides(preset("book"), bad)
+    with pytest.raises(ConfigError, match="train_fraction"):
+        apply_overrides(preset("book"), ["train_fraction=1.5"])
     with pytest.raises(ConfigError, match="unknown preset"):
         preset("gpt5")
 
 
 def test_the_shakespeare_preset_is_the_lectures():
     cfg = preset("shakespeare")
-    m = cfg.model
-    shape = (cfg.batch_size, m.block_size, m.n_embd, m.n_head, m.n_layer, m.dropout)
+    m, t = cfg.model, cfg.train
+    shape = (t.batch_size, m.block_size, m.n_embd, m.n_head, m.n_layer, m.dropout)
     assert shape == (64, 256, 384, 6, 6, 0.2)
-    assert (cfg.lr, cfg.max_iters, cfg.eval_interval, cfg.eval_iters) == (3e-4, 5000, 500, 200)
+    assert (t.lr, t.lr_schedule, t.max_steps) == (3e-4, "constant", 5000)
+    assert (t.eval_interval, t.eval_steps) == (500, 200)
     assert count_params(m) == 10_788_929
-
-
-def test_learning_rate_schedule():
-    cfg = apply_overrides(preset("book"), {"lr": 1e-3, "min_lr": 1e-4, "warmup_iters": 10, "max_iters": 110})
-    assert lr_at(0, cfg) == pytest.approx(1e-3 / 10)
-    assert lr_at(9, cfg) == pytest.approx(1e-3) and lr_at(10, cfg) == pytest.approx(1e-3)
-    assert lr_at(60, cfg) == pytest.approx(5.5e-4)
-    assert lr_at(110, cfg) == pytest.approx(1e-4) and lr_at(500, cfg) == pytest.approx(1e-4)
-    constant = apply_overrides(cfg, ["lr_schedule=constant"])
-    assert lr_at(0, constant) == pytest.approx(1e-4) and lr_at(60, constant) == lr_at(500, constant) == 1e-3
-    assert lr_at(60, apply_overrides(cfg, ["lr_decay_iters=60"])) == pytest.approx(1e-4)
 
 
 # ---------------------------------------------------------------- training, checkpoints, commands
@@ -252,7 +238,7 @@ def tiny(**kw):
 
 
 def test_resume_equals_an_uninterrupted_run(tmp_path):
-    cfg = tiny(max_iters=24, eval_interval=5, log_interval=3, lr_schedule="cosine", warmup_iters=4)
+    cfg = tiny(max_steps=24, eval_interval=5, log_interval=3, lr_schedule="cosine", warmup_steps=4)
     full = train(cfg, tmp_path / "full", text=TEXT, log=None)
     part = train(cfg, tmp_path / "split", text=TEXT, stop_after=11, log=None)
     assert part.interrupted and part.step == 11
@@ -263,7 +249,7 @@ def test_resume_equals_an_uninterrupted_run(tmp_path):
     strip = lambda rs: [{k: r[k] for k in r if k not in ("elapsed_s", "tokens_per_s")} for r in rs]
     assert strip(read_metrics(tmp_path / "split" / "metrics.jsonl")) == strip(read_metrics(tmp_path / "full" /
                                                                                           "metrics.jsonl"))
-    assert load_checkpoint(tmp_path / "full")["best_val"] == full.best_val_loss
+    assert load_checkpoint(tmp_path / "full")["best_val_loss"] == full.best_val_loss
     with pytest.raises(CheckpointError, match="different model"):
         train(apply_overrides(cfg, ["n_layer=3"]), tmp_path / "split", text=TEXT, resume=True, log=None)
     with pytest.raises(FileExistsError):
@@ -271,11 +257,11 @@ def test_resume_equals_an_uninterrupted_run(tmp_path):
 
 
 def test_runs_side_by_side_equal_the_same_runs_one_after_the_other(tmp_path):
-    jobs = [dict(cfg=tiny(max_iters=12, eval_interval=6, seed=seed), text=TEXT) for seed in (1, 2, 3)]
+    jobs = [dict(cfg=tiny(max_steps=12, eval_interval=6, seed=seed), text=TEXT) for seed in (1, 2, 3)]
     jobs[2]["out"] = tmp_path / "third"
-    parallel = train_many(jobs, workers=2)
+    parallel = train_many(train, jobs, workers=2)
     threads = torch.get_num_threads()
-    serial = train_many([{**job, "out": None} for job in jobs], workers=1)
+    serial = train_many(train, [{**job, "out": None} for job in jobs], workers=1)
     assert torch.get_num_threads() == threads  # one thread while training here, then as it was
     assert [r.step for r in parallel] == [12, 12, 12] and (tmp_path / "third" / "best.pt").is_file()
     for p, s in zip(parallel, serial, strict=True):
@@ -285,44 +271,36 @@ def test_runs_side_by_side_equal_the_same_runs_one_after_the_other(tmp_path):
     assert parallel[0].final != parallel[1].final  # the seeds differ, and so do the runs
 
 
-def test_best_checkpoint_keeps_the_lowest_val_loss(tmp_path):
-    # a learning rate far too high: val loss rises after a while, best.pt must keep the earlier model
-    cfg = tiny(max_iters=60, eval_interval=5, lr=0.3, dropout=0.0)
-    result = train(cfg, tmp_path, text=TEXT, log=None)
-    evals = [r for r in result.metrics if r["kind"] == "eval"]
-    best = min(evals, key=lambda r: r["val_loss"] if r["val_loss"] == r["val_loss"] else math.inf)
-    assert best["step"] < evals[-1]["step"] and not evals[-1]["val_loss"] <= best["val_loss"]
-    ckpt = load_checkpoint(tmp_path / "best.pt")
-    assert ckpt["step"] == best["step"] == result.best_step and ckpt["best_val"] == best["val_loss"]
-
-
 def test_unsafe_and_corrupt_checkpoints_are_refused(tmp_path):
     class Boom:
         def __reduce__(self):
             return (open, (str(tmp_path / "pwned"), "w"))
 
-    torch.save({"format": "zth.gpt/1", "model": Boom()}, tmp_path / "evil.pt")
+    torch.save({"format": "zth.train/1", "model": Boom()}, tmp_path / "evil.pt")
     with pytest.raises(CheckpointError, match="not a readable checkpoint"):
         load_checkpoint(tmp_path / "evil.pt")
     assert not (tmp_path / "pwned").exists()
     (tmp_path / "junk.pt").write_bytes(b"\x00not a checkpoint" * 10)
     with pytest.raises(CheckpointError, match="not a readable checkpoint"):
         load_checkpoint(tmp_path / "junk.pt")
-    save_checkpoint(tmp_path / "other.pt", {"hello": torch.zeros(2)})
+    save_checkpoint(tmp_path / "other.pt", {"hello": torch.zeros(2)}, "zth.train/1")
     torch.save({"weights": torch.zeros(2)}, tmp_path / "foreign.pt")
-    with pytest.raises(CheckpointError, match="not a zth.gpt/1 checkpoint"):
+    with pytest.raises(CheckpointError, match="not a zth.train/1 checkpoint"):
         load_checkpoint(tmp_path / "foreign.pt")
     with pytest.raises(CheckpointError, match="lacks"):
         load_checkpoint(tmp_path / "other.pt")
     with pytest.raises(CheckpointError, match="no checkpoint"):
         load_checkpoint(tmp_path / "missing.pt")
     # a checkpoint whose weights do not fit its configuration
-    train(tiny(max_iters=2, eval_interval=2), tmp_path / "run", text=TEXT, log=None)
+    train(tiny(max_steps=2, eval_interval=2), tmp_path / "run", text=TEXT, log=None)
     ckpt = load_checkpoint(tmp_path / "run" / "best.pt")
-    ckpt["model_config"]["n_layer"] = 3
-    save_checkpoint(tmp_path / "mismatch.pt", {k: v for k, v in ckpt.items() if k != "format"})
+    ckpt["config"]["model"]["n_layer"] = 3
+    save_checkpoint(tmp_path / "mismatch.pt", {k: v for k, v in ckpt.items() if k != "format"}, "zth.train/1")
     with pytest.raises(CheckpointError, match="does not match the model"):
-        model_from_checkpoint(load_checkpoint(tmp_path / "mismatch.pt"))
+        load_gpt(tmp_path / "mismatch.pt")
+    model, tok = load_gpt(tmp_path / "run")
+    logits, _ = model(torch.tensor([tok.encode("the king")]))
+    assert logits.shape == (1, 8, tok.vocab_size) and not model.training
 
 
 def _one_line_error(capsys, rc, match):
@@ -334,22 +312,25 @@ def _one_line_error(capsys, rc, match):
 def test_training_and_sampling_commands_end_to_end(tmp_path, capsys):
     out = tmp_path / "run"
     rc = train_main(["--preset", "tiny", "--out", str(out), "--device", "cpu", "--quiet",
-                     "--set", "max_iters=20", "eval_interval=10"])
+                     "--set", "max_steps=20", "eval_interval=10"])
     assert rc == 0
     assert {p.name for p in out.iterdir()} >= {"metrics.jsonl", "run.json", "best.pt", "last.pt"}
     run = json.loads((out / "run.json").read_text())
-    assert run["status"] == "finished" and run["step"] == 20 and run["command"].endswith("eval_interval=10")
+    assert run["status"] == "finished" and run["results"]["step"] == 20
+    assert run["command"].endswith("eval_interval=10") and run["preset"] == "tiny"
     assert {"device", "git_revision", "started_at", "wall_s", "config"} <= run.keys()
     evals = [r for r in read_metrics(out / "metrics.jsonl") if r["kind"] == "eval"]
     assert [r["step"] for r in evals] == [0, 10, 20] and evals[-1]["val_loss"] < evals[0]["val_loss"]
-    assert {"train_loss", "val_loss", "tokens_per_s", "elapsed_s"} <= evals[-1].keys()
+    assert {"train_loss", "val_loss", "tokens", "elapsed_s"} <= evals[-1].keys()
+    trains = [r for r in read_metrics(out / "metrics.jsonl") if r["kind"] == "train"]
+    assert {"loss", "lr", "grad_norm", "tokens_per_s", "tokens", "elapsed_s"} <= trains[-1].keys()
     capsys.readouterr()
     assert sample_main([str(out), "--tokens", "50", "--prompt", "KING", "--device", "cpu"]) == 0
     text = capsys.readouterr().out
     assert text.startswith("KING") and len(text.rstrip("\n")) >= 50
     # resuming a finished run with more iterations continues it
     assert train_main(["--preset", "tiny", "--out", str(out), "--device", "cpu", "--quiet", "--resume",
-                       "--set", "max_iters=30", "eval_interval=10"]) == 0
+                       "--set", "max_steps=30", "eval_interval=10"]) == 0
     assert [r["step"] for r in read_metrics(out / "metrics.jsonl") if r["kind"] == "eval"] == [0, 10, 20, 30]
 
 
@@ -358,13 +339,21 @@ def test_commands_reject_bad_input_with_one_line_and_exit_code_2(tmp_path, capsy
     _one_line_error(capsys, train_main(["--set", "n_layer"]), "key=value")
     _one_line_error(capsys, train_main(["--set", "n_layer=two"]), "expects int")
     _one_line_error(capsys, train_main(["--bogus"]), "unrecognized arguments")
-    _one_line_error(capsys, train_main(["--resume", "--out", str(tmp_path / "none")]), "no checkpoint")
+    _one_line_error(capsys, train_main(["--resume", "--out", str(tmp_path / "none")]), "nothing to resume")
+    _one_line_error(capsys, train_main(["--set", "lr=inf"]), "finite")
+    (tmp_path / "afile").write_text("x")
+    _one_line_error(capsys, train_main(["--out", str(tmp_path / "afile")]), "is a file")
     _one_line_error(capsys, sample_main([str(tmp_path / "missing.pt")]), "no checkpoint")
     (tmp_path / "bad.pt").write_bytes(b"garbage")
     _one_line_error(capsys, sample_main([str(tmp_path / "bad.pt")]), "not a readable checkpoint")
-    cfg = tiny(max_iters=2, eval_interval=2)
+    cfg = tiny(max_steps=2, eval_interval=2)
     train(cfg, tmp_path / "run", text=TEXT, log=None)
     rc = sample_main([str(tmp_path / "run"), "--prompt", "Zebra!"])
     _one_line_error(capsys, rc, "not in the vocabulary")
+    for t in ("nan", "0", "-1", "inf"):
+        _one_line_error(capsys, sample_main([str(tmp_path / "run"), "--temperature", t]), "temperature")
+    _one_line_error(capsys, train_main(["--out", str(tmp_path / "run")]), "already holds a run")
     assert train_main(["--preset", "tiny", "--print-config"]) == 0
-    assert json.loads(capsys.readouterr().out)["params"] == count_params(preset("tiny").model)
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["model"]["n_layer"] == 2 and printed["train"]["seq_len"] == 16
+    assert printed["preset"] == "tiny"

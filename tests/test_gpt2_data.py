@@ -13,7 +13,8 @@ import torch.nn as nn
 from zth.gpt2 import hellaswag
 from zth.gpt2.prepare import main as prepare_main
 from zth.gpt2.prepare import text_documents
-from zth.gpt2.shards import ShardLoader, find_shards, load_tokens, write_shards
+from zth.gpt2.shards import write_shards
+from zth.train.data import TokenStream, find_shards, load_tokens
 
 
 def test_write_shards_round_trip(tmp_path):
@@ -38,7 +39,7 @@ def test_write_shards_round_trip(tmp_path):
 
 def test_loader_walks_shards_and_splits_ranks():
     a, b = np.arange(0, 50, dtype=np.uint16), np.arange(100, 140, dtype=np.uint16)
-    one = ShardLoader([a, b], batch_size=2, seq_len=4)
+    one = TokenStream([a, b], batch_size=2, seq_len=4)
     x, y = one.next_batch()
     assert x.tolist() == [[0, 1, 2, 3], [4, 5, 6, 7]] and y.tolist() == [[1, 2, 3, 4], [5, 6, 7, 8]]
     seq = [x] + [one.next_batch()[0] for _ in range(10)]  # 6 batches from a, 4 from b
@@ -46,7 +47,7 @@ def test_loader_walks_shards_and_splits_ranks():
     assert seq[6].tolist() == [[100, 101, 102, 103], [104, 105, 106, 107]]  # next shard
     assert seq[-1][0, 0].item() == 0  # wrapped around to the first shard
     # two ranks together read what one rank reads in two calls
-    r0, r1 = (ShardLoader([a, b], 2, 4, rank=r, world_size=2) for r in (0, 1))
+    r0, r1 = (TokenStream([a, b], 2, 4, rank=r, world_size=2) for r in (0, 1))
     one.reset()
     for _ in range(6):
         assert torch.equal(r0.next_batch()[0], one.next_batch()[0])
@@ -57,9 +58,9 @@ def test_loader_walks_shards_and_splits_ranks():
     r0.load_state_dict(state)
     assert torch.equal(r0.next_batch()[0], expected[0])
     with pytest.raises(ValueError, match="fewer than one step"):
-        ShardLoader([np.arange(10, dtype=np.uint16)], 2, 8)
+        TokenStream([np.arange(10, dtype=np.uint16)], 2, 8)
     with pytest.raises(ValueError, match="no 'train' shards"):
-        ShardLoader.from_dir("/nonexistent", "train", 2, 4)
+        TokenStream.from_dir("/nonexistent", "train", 2, 4)
 
 
 def test_prepare_text_file(tmp_path, capsys):

@@ -1,14 +1,14 @@
-"""zth.llama's tokenizer layout, tokenizer.bin decoding, and training through the GPT-2 trainer."""
+"""zth.llama's tokenizer layout, tokenizer.bin decoding, and training through the shared trainer."""
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
+import torch
 
 from zth.llama.llama2c import load_llama2c, read_tokenizer_bin, write_tokenizer_bin
 from zth.llama.tokenizer import BOS, EOS, StoryTokenizer, decode_pieces
+from zth.runs import read_metrics
 
 TEXT = ("Once upon a time, there was a little dog named Max. Max liked to play in the park.\n\n"
         "One day, Max saw a big red ball. He ran to the ball and played all day. The end.\n") * 20
@@ -62,29 +62,56 @@ def test_split_stories():
     assert split_stories(s) == ["Story one.\n\nStill one.", "Story two.\n\nMore two."]
 
 
-def test_training_reuses_gpt2_trainer(tmp_path):
-    from zth.gpt2.trainer import TrainConfig, Trainer
+def _tiny_run(tmp_path, name: str, max_steps: int = 30):
     from zth.llama import LlamaConfig
-    from zth.llama.train import Stories, cut_at_bos, story_sampler, train_llama
+    from zth.llama.train import Stories, StoryData
+    from zth.train import RunConfig, TrainConfig
 
     tok = StoryTokenizer.train(TEXT, vocab_size=280)
     ids = np.array([i for part in TEXT.split("\n\n") for i in tok.encode(part)], dtype=np.uint16)
     data = Stories(tok, ids, ids[: len(ids) // 2].copy())
     mcfg = LlamaConfig(dim=32, n_layers=2, n_heads=4, n_kv_heads=2, vocab_size=280, multiple_of=8,
-                       max_seq_len=32)
-    tcfg = TrainConfig(total_batch_tokens=256, micro_batch=4, seq_len=32, max_steps=30, max_lr=1e-2,
-                       min_lr=1e-3, warmup_steps=3, eval_interval=15, eval_steps=2, print_interval=0,
-                       checkpoint_interval=0, out_dir=str(tmp_path), device="cpu")
-    model, trainer = train_llama(mcfg, tcfg, data, evals=[story_sampler(tok, n=1, max_new_tokens=20)],
-                                 log=lambda s: None)
-    assert isinstance(trainer, Trainer) and trainer.grad_accum_steps == 2
-    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
-    vals = [r["val_loss"] for r in records if "val_loss" in r]
-    assert len(vals) == 3 and vals[-1] < vals[0] - 1.0
+                       max_seq_len=32, dropout=0.1)
+    tcfg = TrainConfig(total_batch_tokens=256, batch_size=4, seq_len=32, max_steps=max_steps, lr=1e-2,
+                       min_lr=1e-3, warmup_steps=3, eval_interval=15, eval_steps=2, log_interval=1,
+                       device="cpu")
+    return RunConfig(mcfg, tcfg, StoryData()), data, tok, tmp_path / name
+
+
+def test_training_runs_on_the_shared_trainer(tmp_path):
+    from zth.llama import LlamaConfig
+    from zth.llama.train import cut_at_bos, story_sampler, train_llama
+    from zth.train import RunConfig
+
+    cfg, data, tok, out = _tiny_run(tmp_path, "run")
+    model, result = train_llama(cfg, data, out, evals=[story_sampler(tok, n=1, max_new_tokens=20)], log=None)
+    records = read_metrics(out / "metrics.jsonl")
+    vals = [r["val_loss"] for r in records if r["kind"] == "eval"]
+    assert len(vals) == 3 and vals[-1] < vals[0] - 1.0 and result.best_val_loss == min(vals)
     assert records[-1]["samples"][0] and isinstance(records[-1]["samples"][0], str)
     assert cut_at_bos([BOS, 5, 6, BOS, 7]) == [BOS, 5, 6]
     with pytest.raises(ValueError, match="tokenizer"):
-        train_llama(LlamaConfig(**{**mcfg.to_dict(), "vocab_size": 100}), tcfg, data)
+        train_llama(RunConfig(LlamaConfig(**{**cfg.model.to_dict(), "vocab_size": 100}), cfg.train), data)
+
+
+def test_resume_equals_an_uninterrupted_run(tmp_path):
+    from zth.llama.model import Llama
+    from zth.llama.train import train_llama
+    from zth.train import TokenStream, Trainer
+
+    cfg, data, _, full_dir = _tiny_run(tmp_path, "full", max_steps=8)
+    _, full = train_llama(cfg, data, full_dir, log=None)
+    split = tmp_path / "split"
+    torch.manual_seed(cfg.train.seed)
+    shape = (cfg.train.batch_size, cfg.train.seq_len)
+    val = {"val": TokenStream([data.val], *shape)}
+    part = Trainer(Llama(cfg.model), cfg, TokenStream([data.train], *shape), val, out=split,
+                   log=None).train(stop_after=5)
+    assert part.interrupted and part.step == 5
+    _, resumed = train_llama(cfg, data, split, log=None, resume=True)
+    assert resumed.step == 8
+    for k, v in full.model.state_dict().items():
+        assert torch.equal(v, resumed.model.state_dict()[k]), k
 
 
 def test_cli_trains_and_exports(tmp_path, monkeypatch):
@@ -97,9 +124,8 @@ def test_cli_trains_and_exports(tmp_path, monkeypatch):
     except DataError:
         pytest.skip("TinyStories sample not available (offline mirror only)")
     out = tmp_path / "run"
-    code = main(["--out", str(out), "--export", str(out / "model.bin"), "--max-steps", "2", "--micro-batch",
-                 "4", "--total-batch-tokens", "1024", "--eval-steps", "1", "--print-interval", "0",
-                 "--device", "cpu"])
+    code = main(["--out", str(out), "--export", str(out / "model.bin"), "--device", "cpu", "--quiet",
+                 "--set", "max_steps=2", "batch_size=4", "total_batch_tokens=1024", "eval_steps=1"])
     assert code == 0
     model = load_llama2c(out / "model.bin")
     assert model.config.vocab_size == 512 and model.num_params() == 292_800
@@ -107,7 +133,6 @@ def test_cli_trains_and_exports(tmp_path, monkeypatch):
     pieces, _, _ = read_tokenizer_bin(out / "tokenizer.bin", 512)
     assert len(pieces) == 512
     assert (out / "tokenizer.model").is_file() and (out / "metrics.jsonl").is_file()
-    assert main(["--max-steps", "0"]) == 2
-    with pytest.raises(SystemExit) as e:
-        main(["--preset", "nope"])
-    assert e.value.code == 2
+    assert main(["--set", "max_steps=-1"]) == 2
+    assert main(["--preset", "nope"]) == 2
+    assert main(["--out", str(out)]) == 2  # the run is there already: never overwritten

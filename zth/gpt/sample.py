@@ -3,18 +3,19 @@
     python -m zth.gpt.sample results/gpt/book-cpu              # the folder's best.pt
     python -m zth.gpt.sample results/gpt/book-cpu/last.pt --tokens 1000 --prompt "ROMEO:" --top-k 20
 
-Bad input (a missing or corrupt checkpoint, a prompt with characters the model has never seen)
-ends with a one-line message and exit code 2.
+Bad input (a missing or corrupt checkpoint, a prompt with characters the model has never seen,
+a temperature that is not a positive number) ends with a one-line message and exit code 2.
 """
 
 from __future__ import annotations
 
+import math
 import sys
 
 import torch
 
-from zth.gpt.checkpoint import load_checkpoint, model_from_checkpoint
-from zth.gpt.train import USAGE_ERROR, _parse, _Parser
+from zth.command import ArgumentParser, fail, parse
+from zth.gpt.checkpoint import load_gpt
 from zth.storage import CheckpointError
 from zth.sysinfo import pick_device
 
@@ -23,8 +24,12 @@ def sample(ckpt_path: str, tokens: int = 500, prompt: str = "\n", temperature: f
            top_k: int | None = None, seed: int = 1337, device: str = "auto",
            num_samples: int = 1) -> list[str]:
     """``num_samples`` continuations of ``prompt`` (prompt included) from a checkpoint."""
+    if not (math.isfinite(temperature) and temperature > 0):
+        raise ValueError(f"temperature must be a positive number, got {temperature}")
+    if top_k is not None and top_k < 1:
+        raise ValueError(f"top_k must be >= 1, got {top_k}")
     dev = pick_device(device)
-    model, tokenizer = model_from_checkpoint(load_checkpoint(ckpt_path), dev)
+    model, tokenizer = load_gpt(ckpt_path, dev)
     ids = tokenizer.encode(prompt or "\n")
     idx = torch.tensor([ids] * num_samples, dtype=torch.long, device=dev)
     gen = torch.Generator(device=dev).manual_seed(seed)
@@ -32,9 +37,10 @@ def sample(ckpt_path: str, tokens: int = 500, prompt: str = "\n", temperature: f
     return [tokenizer.decode(row.tolist()) for row in out]
 
 
-def main(argv: list[str] | None = None, prog: str = "python -m zth.gpt.sample") -> int:
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     """Run the sampling command; returns the exit status (0, or 2 on bad input)."""
-    ap = _Parser(prog=prog, description="Sample text from a zth.gpt checkpoint.")
+    prog = prog or "python -m zth.gpt.sample"
+    ap = ArgumentParser(prog=prog, description="Sample text from a zth.gpt checkpoint.")
     ap.add_argument("checkpoint", help="a .pt file, or a run folder (its best.pt)")
     ap.add_argument("--tokens", type=int, default=500, help="characters to generate (default 500)")
     ap.add_argument("--prompt", default="\n", help="text to continue (default: a newline)")
@@ -43,18 +49,16 @@ def main(argv: list[str] | None = None, prog: str = "python -m zth.gpt.sample") 
     ap.add_argument("--num-samples", type=int, default=1)
     ap.add_argument("--seed", type=int, default=1337)
     ap.add_argument("--device", default="auto")
-    args = _parse(ap, sys.argv[1:] if argv is None else list(argv))
+    args = parse(ap, sys.argv[1:] if argv is None else list(argv))
     if isinstance(args, int):
         return args
     if args.tokens < 0 or args.num_samples < 1:
-        print(f"{prog}: error: --tokens must be ≥ 0 and --num-samples ≥ 1", file=sys.stderr)
-        return USAGE_ERROR
+        return fail(prog, "--tokens must be >= 0 and --num-samples >= 1")
     try:
         texts = sample(args.checkpoint, args.tokens, args.prompt, args.temperature, args.top_k, args.seed,
                        args.device, args.num_samples)
     except (CheckpointError, ValueError) as e:
-        print(f"{prog}: error: {e}", file=sys.stderr)
-        return USAGE_ERROR
+        return fail(prog, e)
     print("\n----------\n".join(texts))
     return 0
 

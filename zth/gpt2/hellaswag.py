@@ -20,7 +20,7 @@ import torch.nn as nn
 from torch.nn import functional as F
 
 from zth import data
-from zth.gpt2.ddp import all_reduce_sum
+from zth.train.ddp import all_reduce_sum
 
 
 def hellaswag_file(source: str = "auto") -> tuple[Path, str]:

@@ -18,9 +18,8 @@ import numpy as np
 import torch
 
 from zth.gpt2.model import GPT2, GPT2Config
-from zth.gpt2.perf import measure_matmul_flops, mfu, peak_flops
-from zth.gpt2.shards import ShardLoader
-from zth.gpt2.trainer import TrainConfig, Trainer
+from zth.train import RunConfig, TokenStream, TrainConfig, Trainer
+from zth.train.perf import measure_matmul_flops, mfu, peak_flops
 
 
 @dataclass(frozen=True)
@@ -74,17 +73,16 @@ def measure(config: GPT2Config, settings: Settings, batch: int, seq_len: int, st
     model = GPT2(cfg)
     n = batch * seq_len * (steps + warmup) + 1
     data = np.random.default_rng(seed).integers(0, config.vocab_size, n).astype(np.uint16)
-    tc = TrainConfig(total_batch_tokens=batch * seq_len, micro_batch=batch, seq_len=seq_len,
-                     max_steps=steps + warmup, warmup_steps=1, compile=settings.compile,
-                     amp="bf16" if settings.bf16 else "off", tf32=settings.tf32,
-                     fused_adamw=settings.fused_adamw, device=device, print_interval=0)
-    trainer = Trainer(model, ShardLoader([data], batch, seq_len), tc, log=lambda s: None)
+    tc = TrainConfig(batch_size=batch, seq_len=seq_len, max_steps=steps + warmup, warmup_steps=1,
+                     compile=settings.compile, dtype="bfloat16" if settings.bf16 else "float32",
+                     tf32=settings.tf32, fused_adamw=settings.fused_adamw, device=device)
+    trainer = Trainer(model, RunConfig(cfg, tc), TokenStream([data], batch, seq_len), log=None)
     try:
         times = []
         for i in range(steps + warmup):
             rec = trainer.train_step()
             if i >= warmup:
-                times.append(rec["dt_ms"] / 1000)
+                times.append(batch * seq_len / rec["tokens_per_s"])
         dt = float(np.median(times))
         return {"tokens_per_s": batch * seq_len / dt, "step_ms": dt * 1000,
                 "flops_per_token": model.flops_per_token(seq_len), "loss": rec["loss"]}

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from zth import data
-from zth.gpt2.cli import ArgumentParser
+from zth.command import ArgumentParser
 from zth.gpt2.shards import SHARD_TOKENS, write_shards
 
 FINEWEB = "HuggingFaceFW/fineweb-edu"

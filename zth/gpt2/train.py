@@ -4,82 +4,59 @@ One process, or one per device under ``torchrun``::
 
     python -m zth.gpt2.train --preset tiny --data runs/shakespeare --out runs/tiny
     torchrun --standalone --nproc_per_node=8 -m zth.gpt2.train --preset gpt2-124m \\
-        --data fineweb10B --out runs/gpt2-124m
+        --data fineweb10B --out runs/gpt2-124m --set compile=true
 
 ``--data`` is a folder of shards from ``python -m zth.gpt2.prepare``. Presets hold the
 lecture's hyperparameters (``gpt2-124m``) or a model that trains on a CPU in minutes
-(``tiny``); any option overrides its preset.
+(``tiny``); ``--set KEY=VALUE`` overrides any field. The loop is ``zth.train.Trainer``.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import fields, replace
+from dataclasses import dataclass
 
 import torch
 
-from zth.data import DataError
-from zth.gpt2.cli import ArgumentParser
-from zth.gpt2.ddp import cleanup_distributed, init_distributed
 from zth.gpt2.model import GPT2, GPT2Config
-from zth.gpt2.shards import ShardLoader
-from zth.gpt2.trainer import TrainConfig, Trainer
-from zth.storage import CheckpointError
+from zth.train import RunConfig, TokenStream, TrainConfig, Trainer, TrainResult
+from zth.train.cli import TrainCommand
+from zth.train.ddp import init_distributed
+
+__all__ = ["COMMAND", "GPT2_VOCAB", "PRESETS", "ShardData", "main", "sample_hook"]
 
 GPT2_VOCAB = 50257  # tokens of tiktoken's "gpt2" encoding (the model may pad beyond it)
 
-PRESETS: dict[str, tuple[GPT2Config, TrainConfig]] = {
+
+@dataclass
+class ShardData:
+    """Where the token shards are and how HellaSwag is scored at each evaluation."""
+
+    data_dir: str = ""  # a folder of *_train_*.npy and *_val_*.npy shards (--data)
+    hellaswag: str = "auto"  # auto (official file if present, else the derived copy), official, derived, off
+    hellaswag_limit: int = 0  # score the first N examples; 0: all
+
+    def __post_init__(self) -> None:
+        if self.hellaswag not in ("auto", "official", "derived", "off"):
+            raise ValueError(f"hellaswag must be auto, official, derived or off, got {self.hellaswag!r}")
+        if self.hellaswag_limit < 0:
+            raise ValueError("hellaswag_limit must be >= 0")
+
+
+PRESETS: dict[str, RunConfig] = {
     # the lecture's run: 10B tokens of FineWeb-Edu, 2**19 tokens per step, vocabulary padded to 50,304
-    "gpt2-124m": (GPT2Config(vocab_size=50304),
-                  TrainConfig(total_batch_tokens=524_288, micro_batch=64, seq_len=1024, max_steps=19_073,
-                              max_lr=6e-4, min_lr=6e-5, warmup_steps=715, weight_decay=0.1,
-                              eval_interval=250, eval_steps=20, checkpoint_interval=5000)),
+    "gpt2-124m": RunConfig(GPT2Config(vocab_size=50304), TrainConfig(
+        total_batch_tokens=524_288, batch_size=64, seq_len=1024, max_steps=19_073, lr=6e-4, min_lr=6e-5,
+        warmup_steps=715, weight_decay=0.1, eval_interval=250, eval_steps=20, checkpoint_interval=5000,
+        log_interval=1), ShardData()),
     # a couple of minutes on two idle CPU cores; GPT-2's tokenizer and padded vocabulary
-    "tiny": (GPT2Config(block_size=128, vocab_size=50304, n_layer=4, n_head=4, n_embd=64),
-             TrainConfig(total_batch_tokens=1024, micro_batch=4, seq_len=128, max_steps=80,
-                         max_lr=3e-3, min_lr=3e-4, warmup_steps=8, weight_decay=0.1,
-                         eval_interval=20, eval_steps=8, checkpoint_interval=0, print_interval=10)),
+    "tiny": RunConfig(
+        GPT2Config(block_size=128, vocab_size=50304, n_layer=4, n_head=4, n_embd=64),
+        TrainConfig(total_batch_tokens=1024, batch_size=4, seq_len=128, max_steps=80, lr=3e-3, min_lr=3e-4,
+                    warmup_steps=8, weight_decay=0.1, eval_interval=20, eval_steps=8, log_interval=4),
+        ShardData(hellaswag_limit=100)),
 }
-
-HELLASWAG_LIMIT = {"gpt2-124m": None, "tiny": 100}  # default examples per evaluation
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The command line (every ``TrainConfig`` and ``GPT2Config`` field is an option)."""
-    ap = ArgumentParser(prog="python -m zth.gpt2.train", description=__doc__.splitlines()[0])
-    ap.add_argument("--preset", choices=sorted(PRESETS), default="tiny")
-    ap.add_argument("--data", required=True, help="folder of *_train_*.npy and *_val_*.npy shards")
-    ap.add_argument("--out", help="folder for metrics.jsonl and checkpoints")
-    ap.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --out")
-    ap.add_argument("--init-from", help="start from GPT-2 weights in HuggingFace format (folder or hub name)")
-    ap.add_argument("--hellaswag", choices=["auto", "official", "derived", "off"], default="auto",
-                    help="HellaSwag at each evaluation: official file if present, else the derived copy")
-    ap.add_argument("--hellaswag-limit", type=int, default=None,
-                    help="score only the first N examples (preset default: all for gpt2-124m, 100 for tiny)")
-    ap.add_argument("--samples", type=int, default=0, help="sample N continuations at each evaluation")
-    ap.add_argument("--sample-tokens", type=int, default=32)
-    ap.add_argument("--peak-tflops", type=float, default=None,
-                    help="device peak for MFU (CPUs, unknown GPUs)")
-    for f in [*fields(TrainConfig), *fields(GPT2Config)]:
-        if f.name == "out_dir":
-            continue
-        flag, kind = "--" + f.name.replace("_", "-"), str(f.type).split("|")[0].strip()
-        if kind == "bool":
-            ap.add_argument(flag, action=argparse.BooleanOptionalAction, default=None)
-        else:
-            ap.add_argument(flag, type={"int": int, "float": float, "str": str}[kind], default=None)
-    return ap
-
-
-def configs(args: argparse.Namespace) -> tuple[GPT2Config, TrainConfig]:
-    """The preset with the command line's overrides applied."""
-    model_cfg, train_cfg = PRESETS[args.preset]
-    given = {k: v for k, v in vars(args).items() if v is not None}
-    model_cfg = replace(model_cfg, **{f.name: given[f.name] for f in fields(GPT2Config) if f.name in given})
-    train_cfg = replace(train_cfg, **{f.name: given[f.name] for f in fields(TrainConfig) if f.name in given},
-                        out_dir=args.out)
-    return model_cfg, train_cfg
 
 
 def sample_hook(n: int, tokens: int, prompt: str = "Hello, I'm a language model,"):
@@ -93,7 +70,7 @@ def sample_hook(n: int, tokens: int, prompt: str = "Hello, I'm a language model,
             return {}
         model, device = trainer.raw_model, trainer.dist.device
         idx = torch.tensor([enc.encode(prompt)] * n, device=device)
-        gen = torch.Generator(device=device).manual_seed(trainer.config.seed + trainer.step)
+        gen = torch.Generator(device=device).manual_seed(trainer.config.train.seed + trainer.step)
         with trainer.autocast():
             out = model.generate(idx, tokens, top_k=50, generator=gen, vocab_limit=GPT2_VOCAB)
         return {"samples": [enc.decode(row) for row in out.tolist()]}
@@ -101,42 +78,51 @@ def sample_hook(n: int, tokens: int, prompt: str = "Hello, I'm a language model,
     return hook
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point; returns the exit code (2 for bad input)."""
-    args = build_parser().parse_args(argv)
-    try:
-        model_cfg, train_cfg = configs(args)
-        dist = init_distributed(train_cfg.device)
-        torch.manual_seed(train_cfg.seed)  # the same initial weights on every rank
-        if args.init_from:
-            model = GPT2.from_pretrained(args.init_from, flash=model_cfg.flash, dropout=model_cfg.dropout)
-        else:
-            model = GPT2(model_cfg)
-        if train_cfg.seq_len > model.config.block_size:
-            raise ValueError(f"seq_len {train_cfg.seq_len} exceeds block_size {model.config.block_size}")
-        shape = (train_cfg.micro_batch, train_cfg.seq_len, dist.rank, dist.world_size)
-        train = ShardLoader.from_dir(args.data, "train", *shape)
-        val = ShardLoader.from_dir(args.data, "val", *shape)
-        evals = []
-        if args.hellaswag != "off":
-            from zth.gpt2.hellaswag import hellaswag_hook
+def _add_arguments(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--data", metavar="DIR", help="folder of *_train_*.npy and *_val_*.npy shards (data_dir)")
+    ap.add_argument("--init-from", metavar="PATH", help="start from GPT-2 weights in HuggingFace format")
+    ap.add_argument("--samples", type=int, default=0, help="sample N continuations at each evaluation")
+    ap.add_argument("--sample-tokens", type=int, default=32)
+    ap.add_argument("--peak-tflops", type=float, help="the device's peak for MFU (CPUs, unlisted GPUs)")
 
-            limit = args.hellaswag_limit if args.hellaswag_limit is not None else HELLASWAG_LIMIT[args.preset]
-            evals.append(hellaswag_hook(limit, args.hellaswag))
-        if args.samples:
-            evals.append(sample_hook(args.samples, args.sample_tokens))
-        peak = args.peak_tflops * 1e12 if args.peak_tflops else None
-        trainer = Trainer(model, train, train_cfg, val_data=val, evals=evals, dist=dist, peak=peak)
-        if dist.master:
-            print(f"{model.num_params():,} parameters | {trainer.grad_accum_steps} accumulation steps x "
-                  f"{dist.world_size} ranks | device {dist.device}", flush=True)
-        trainer.train(resume=args.resume)
-    except (ValueError, CheckpointError, DataError, OSError) as e:
-        print(f"zth.gpt2.train: error: {e}", file=sys.stderr)
-        return 2
-    finally:
-        cleanup_distributed()
-    return 0
+
+def _run(cfg: RunConfig, args: argparse.Namespace, command: str) -> TrainResult | None:
+    data_dir = args.data or cfg.data.data_dir
+    if not data_dir:
+        raise ValueError("name the token shards: --data DIR (from python -m zth.gpt2.prepare)")
+    tc, dist = cfg.train, init_distributed(cfg.train.device)
+    torch.manual_seed(tc.seed)  # the same initial weights on every rank
+    if args.init_from:
+        model = GPT2.from_pretrained(args.init_from, flash=cfg.model.flash, dropout=cfg.model.dropout)
+        cfg = RunConfig(model.config, tc, cfg.data)
+    else:
+        model = GPT2(cfg.model)
+    shape = (tc.batch_size, tc.seq_len, dist.rank, dist.world_size)
+    train = TokenStream.from_dir(data_dir, "train", *shape)
+    val = TokenStream.from_dir(data_dir, "val", *shape)
+    evals = []
+    if cfg.data.hellaswag != "off":
+        from zth.gpt2.hellaswag import hellaswag_hook
+
+        evals.append(hellaswag_hook(cfg.data.hellaswag_limit or None, cfg.data.hellaswag))
+    if args.samples:
+        evals.append(sample_hook(args.samples, args.sample_tokens))
+    trainer = Trainer(model, cfg, train, {"val": val}, evals, dist, args.out,
+                      peak=args.peak_tflops * 1e12 if args.peak_tflops else None,
+                      log=None if args.quiet else print, command=command, preset=args.preset)
+    trainer.say(f"{model.num_params():,} parameters | {trainer.grad_accum_steps} accumulation steps x "
+                 f"{dist.world_size} processes | device {dist.device}")
+    result = trainer.train(resume=args.resume)
+    return result if dist.master else None
+
+
+COMMAND = TrainCommand("python -m zth.gpt2.train", "Train GPT-2 on token shards (one process, or one per GPU "
+                       "under torchrun).", PRESETS, "tiny", _run, _add_arguments)
+
+
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    """The training command; returns the exit status (0, 2 on bad input, 130 when stopped)."""
+    return COMMAND.main(argv, prog)
 
 
 if __name__ == "__main__":
