@@ -22,5 +22,5 @@ from zth.gpt.model import (
 )
 
 __all__ = ["GPT", "PRESETS", "BigramLanguageModel", "Block", "CausalSelfAttention", "CharData",
-           "CharTokenizer", "FeedForward", "GPTConfig", "Head", "MultiHeadAttention", "count_params", "load_gpt",
-           "preset", "train_val_split"]
+           "CharTokenizer", "FeedForward", "GPTConfig", "Head", "MultiHeadAttention", "count_params",
+           "load_gpt", "preset", "train_val_split"]
