@@ -62,6 +62,8 @@ shared options of the training tools (each tool's --help lists its own):
   --device DEVICE     auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps
   --out DIR           run folder for metrics.jsonl, run.json and checkpoints
   --seed N            random seed (runs are reproducible)
+  --resume            continue the run in --out exactly where it stopped
+  --print-config      print the resolved configuration and exit
 
 Any failure prints one line and exits with code 2; ZTH_TRACEBACK=1 shows the traceback."""
 

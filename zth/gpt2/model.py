@@ -200,6 +200,20 @@ class GPT2(nn.Module):
         return idx
 
     @classmethod
+    def from_checkpoint(cls, path: str | Path) -> GPT2:
+        """The model a ``zth.train`` checkpoint holds (a run folder means its ``best.pt``), in eval mode."""
+        from zth.storage import CheckpointError
+        from zth.train.checkpoint import load_checkpoint, load_state
+
+        ckpt = load_checkpoint(path)
+        try:
+            model = cls(GPT2Config(**ckpt["config"]["model"]))
+        except (KeyError, TypeError, ValueError) as e:
+            raise CheckpointError(f"{path} is not a checkpoint of a GPT-2 ({e})") from None
+        load_state(model, ckpt["model"], str(path))
+        return model.eval()
+
+    @classmethod
     def from_pretrained(cls, name_or_path: str | Path, **overrides) -> GPT2:
         """Load GPT-2 weights in HuggingFace format (a local directory or a hub name)."""
         from zth.gpt2.hf import load_pretrained
