@@ -279,3 +279,19 @@ def test_lecture_tools_run_or_say_they_are_missing(command):
         assert "usage" in r.stdout.lower()
     else:
         assert_one_line_error(r, f"'zth {command}' is not available")
+
+
+def test_license_is_mit_spdx_without_setuptools_warnings():
+    import warnings
+
+    from setuptools.config.pyprojecttoml import apply_configuration
+    from setuptools.dist import Distribution
+
+    assert '\nlicense = "MIT"\n' in (ROOT / "pyproject.toml").read_text()
+    text = (ROOT / "LICENSE").read_text()
+    assert text.startswith("MIT License") and "the zth contributors" in text
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        dist = apply_configuration(Distribution(), ROOT / "pyproject.toml")
+    assert dist.metadata.license_expression == "MIT"
+    assert not [w for w in caught if "license" in str(w.message).lower()], [str(w.message) for w in caught]
