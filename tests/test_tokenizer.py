@@ -305,8 +305,8 @@ def test_register_special_tokens_rejects_taken_ids(trained):
 def test_to_tiktoken_encodes_identically(trained, text):
     for tok in trained.values():
         enc = tok.to_tiktoken()
-        assert enc.encode(text) == tok.encode(text)
-        assert enc.decode(tok.encode(text)) == text
+        assert _outcome(enc.encode, text) == _outcome(tok.encode, text)  # a special token raises in both
+        assert enc.decode(tok.encode(text, allowed_special="none")) == text
 
 
 def test_to_tiktoken_on_real_text_and_specials(trained, gpt4, taylor):
