@@ -139,16 +139,19 @@ def test_data_path_list_and_fetch_from_the_mirror(tmp_path):
 
 def test_fetch_reports_each_dataset_and_fails_once_when_one_cannot_be_fetched(tmp_path):
     # empty mirror and cache, no network: every dataset fails with its own one-line reason
+    (tmp_path / "mirror").mkdir()
     env = _env(
         ZTH_DATA_DIR=str(tmp_path / "mirror"),
         ZTH_CACHE_DIR=str(tmp_path / "cache"),
         TIKTOKEN_CACHE_DIR=str(tmp_path / "tiktoken"),
+        ZTH_DATA_URL="http://127.0.0.1:9",  # nothing listens there: offline, even with internet
     )
     r = zth("data", "fetch", "tinystories_train", "names", env=env)
     assert r.returncode == 2, r.stderr
     lines = r.stderr.strip().splitlines()
     assert "Traceback" not in r.stderr
-    assert lines[0].startswith("FAILED  tinystories_train:") and "offline mirrors only" in lines[0]
+    assert lines[0].startswith("FAILED  tinystories_train:") and "offline?" in lines[0]
+    assert str(tmp_path / "mirror" / "tinystories" / "tinystories_train_sample.txt") in lines[0]
     assert lines[1].startswith("FAILED  names:") and "ZTH_DATA_DIR" in lines[1]
     assert lines[-1] == "zth: error: 2 of 2 could not be fetched"
     assert not list((tmp_path / "cache").rglob("*.txt")), "a failed download must leave no file"
@@ -160,6 +163,7 @@ def test_fetch_all_covers_datasets_and_tiktoken_files(tmp_path):
         ZTH_DATA_DIR=str(SHARED),
         ZTH_CACHE_DIR=str(tmp_path / "cache"),
         TIKTOKEN_CACHE_DIR=str(SHARED / "tiktoken_cache"),
+        ZTH_DATA_URL="http://127.0.0.1:9",
     )
     r = zth("data", "fetch", "--all", env=env)
     from zth import data
@@ -275,3 +279,19 @@ def test_lecture_tools_run_or_say_they_are_missing(command):
         assert "usage" in r.stdout.lower()
     else:
         assert_one_line_error(r, f"'zth {command}' is not available")
+
+
+def test_license_is_mit_spdx_without_setuptools_warnings():
+    import warnings
+
+    from setuptools.config.pyprojecttoml import apply_configuration
+    from setuptools.dist import Distribution
+
+    assert '\nlicense = "MIT"\n' in (ROOT / "pyproject.toml").read_text()
+    text = (ROOT / "LICENSE").read_text()
+    assert text.startswith("MIT License") and "the zth contributors" in text
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        dist = apply_configuration(Distribution(), ROOT / "pyproject.toml")
+    assert dist.metadata.license_expression == "MIT"
+    assert not [w for w in caught if "license" in str(w.message).lower()], [str(w.message) for w in caught]

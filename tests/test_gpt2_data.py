@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -133,3 +134,21 @@ def test_hellaswag_file_prefers_official(tmp_path, monkeypatch):
     assert hellaswag.hellaswag_file("auto") == (official, "official")
     with pytest.raises(ValueError, match="source"):
         hellaswag.hellaswag_file("nope")
+
+
+@pytest.mark.parametrize("text", ["", "\n\n  \n"])
+def test_prepare_refuses_an_empty_corpus(tmp_path, capsys, text):
+    src = tmp_path / "empty.txt"
+    src.write_text(text)
+    assert prepare_main(["--text", str(src), "--docs", "blank", "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("python -m zth.gpt2.prepare: error: ") and "is empty" in err
+    assert err.count("\n") == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_prepare_fineweb_without_datasets_leaves_no_folder(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "datasets", None)  # as if the package were not installed
+    assert prepare_main(["--fineweb", "sample-10BT", "--out", str(tmp_path / "fw")]) == 2
+    assert "pip install datasets" in capsys.readouterr().err
+    assert not (tmp_path / "fw").exists()

@@ -125,7 +125,7 @@ def _lecture_encode(ids, merges):
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.text(alphabet="aab c\n", max_size=120), st.text(alphabet="aab c\n", max_size=120))
+@given(st.text(alphabet="aab c\n", min_size=1, max_size=120), st.text(alphabet="aab c\n", max_size=120))
 def test_encode_chunk_equals_lecture_loop(train_text, text):
     tok = BasicTokenizer()
     tok.train(train_text, 256 + 25)
@@ -305,8 +305,8 @@ def test_register_special_tokens_rejects_taken_ids(trained):
 def test_to_tiktoken_encodes_identically(trained, text):
     for tok in trained.values():
         enc = tok.to_tiktoken()
-        assert enc.encode(text) == tok.encode(text)
-        assert enc.decode(tok.encode(text)) == text
+        assert _outcome(enc.encode, text) == _outcome(tok.encode, text)  # a special token raises in both
+        assert enc.decode(tok.encode(text, allowed_special="none")) == text
 
 
 def test_to_tiktoken_on_real_text_and_specials(trained, gpt4, taylor):
@@ -325,11 +325,11 @@ def test_save_load_round_trip(trained, gpt2, tmp_path):
     for name, tok in [*trained.items(), ("gpt2", gpt2[0])]:
         model, vocab = tok.save(tmp_path / name)
         assert model.name == f"{name}.model" and vocab.is_file()
-        loaded = Tokenizer.load(model)
+        loaded = Tokenizer.from_file(model)
         assert type(loaded) is type(tok)
         assert loaded.merges == tok.merges and loaded.special_tokens == tok.special_tokens
         assert loaded.encode(text, allowed_special="all") == tok.encode(text, allowed_special="all")
-        assert type(tok).load(model).vocab == tok.vocab
+        assert type(tok).from_file(model).vocab == tok.vocab
     assert not list(tmp_path.glob(".*tmp"))  # atomic writes leave no temporary files
     lines = (tmp_path / "regex.vocab").read_text(encoding="utf-8").splitlines()
     assert lines[256].startswith("[") and "-> [" in lines[256] and lines[256].endswith(" 256")
@@ -357,9 +357,9 @@ def test_load_rejects_bad_files(trained, tmp_path):
     ]
     for path, message in cases:
         with pytest.raises(TokenizerFileError, match=message):
-            Tokenizer.load(path)
+            Tokenizer.from_file(path)
     with pytest.raises(TokenizerFileError, match="not a BasicTokenizer"):
-        BasicTokenizer.load(model)
+        BasicTokenizer.from_file(model)
 
 
 # ---------------------------------------------------------------- command line
@@ -370,13 +370,14 @@ def test_cli_train_and_encode(tmp_path, capsys, taylor):
     capsys.readouterr()
     assert main(["encode", "--model", str(tmp_path / "t.model"), "hello world"]) == 0
     ids = json.loads(capsys.readouterr().out)
-    assert Tokenizer.load(tmp_path / "t.model").decode(ids) == "hello world"
+    assert Tokenizer.from_file(tmp_path / "t.model").decode(ids) == "hello world"
 
 
 def test_python_m_entry_point():
     r = subprocess.run([sys.executable, "-m", "zth.tokenizer", "encode", "--model", "/no/such.model", "hi"],
                        capture_output=True, text=True, timeout=120)
-    assert r.returncode == 2 and r.stderr.startswith("error: cannot read") and r.stderr.count("\n") == 1
+    assert r.returncode == 2 and r.stderr.count("\n") == 1
+    assert r.stderr.startswith("python -m zth.tokenizer: error: cannot read")
 
 
 def test_cli_help_exits_0(capsys):
@@ -391,8 +392,205 @@ def test_cli_help_exits_0(capsys):
     ["train", "--data", "taylorswift", "--vocab-size", "12", "--out", "x"],
     ["encode", "--model", "/no/such.model", "hi"],
     ["encode", "--model", "gpt2"],
+    ["encode", "--model", "gpt2", "--allowed-special", "<|nope|>", "hi <|nope|>"],
+    ["decode", "--model", "gpt2"],
+    ["decode", "--model", "gpt2", "15339", "x"],
+    ["decode", "--model", "gpt2", "-3"],
+    ["decode", "--model", "gpt2", "99999999"],
 ])
 def test_cli_bad_input_exits_2(argv, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: ") and err.count("\n") == 1
+    assert err.startswith("python -m zth.tokenizer: error: ") and err.count("\n") == 1
+
+
+def test_cli_errors_carry_the_commands_name(capsys):
+    from zth.cli import main as zth_main
+    assert zth_main(["tokenizer", "encode", "--model", "/no/such.model", "hi"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("zth tokenizer: error: cannot read tokenizer file /no/such.model")
+
+
+def test_cli_allowed_special_names_the_unknown_token(gpt2, capsys):
+    assert main(["encode", "--model", "gpt2", "--allowed-special", "<|endoftext|>,<|nope|>", "x"]) == 2
+    err = capsys.readouterr().err
+    assert "<|nope|> is not a special token of gpt2" in err and "<|endoftext|>" in err
+    assert main(["encode", "--model", "gpt2", "--allowed-special", "<|endoftext|>", "a<|endoftext|>"]) == 0
+    assert json.loads(capsys.readouterr().out) == gpt2[1].encode("a<|endoftext|>", allowed_special="all")
+
+
+@pytest.mark.parametrize("corpus", ["", "   \n"])
+def test_cli_empty_corpus_trains_nothing(tmp_path, capsys, corpus):
+    src = tmp_path / "empty.txt"
+    src.write_text(corpus, encoding="utf-8")
+    assert main(["train", "--input", str(src), "--vocab-size", "300", "--out", str(tmp_path / "t")]) == 2
+    assert "is empty" in capsys.readouterr().err
+    assert not list(tmp_path.glob("t.*"))
+
+
+def test_cli_no_pairs_writes_no_tokenizer(tmp_path, capsys):
+    src = tmp_path / "one.txt"
+    src.write_text("a", encoding="utf-8")
+    assert main(["train", "--input", str(src), "--vocab-size", "300", "--out", str(tmp_path / "t")]) == 2
+    assert "no pair of tokens to merge" in capsys.readouterr().err and not list(tmp_path.glob("t.*"))
+
+
+def test_train_on_empty_text_raises():
+    with pytest.raises(ValueError, match="empty text"):
+        RegexTokenizer().train("", 300)
+
+
+def test_cli_encode_decode_round_trip(gpt4, tmp_path, capsys):
+    text = "".join(MULTILINGUAL) + "\r\nlast line without newline"
+    src = tmp_path / "in.txt"
+    src.write_bytes(text.encode("utf-8"))
+    assert main(["encode", "--model", "gpt4", "--input", str(src)]) == 0
+    ids_file = tmp_path / "ids.json"
+    ids_file.write_text(capsys.readouterr().out, encoding="utf-8")
+    assert json.loads(ids_file.read_text()) == gpt4[1].encode(text)
+    assert main(["decode", "--model", "gpt4", "--input", str(ids_file)]) == 0
+    assert capsys.readouterr().out == text
+    assert main(["decode", "--model", "gpt4", "15339", "1917"]) == 0
+    assert capsys.readouterr().out == "hello world"
+    ids_file.write_text("15339, 1917\n", encoding="utf-8")
+    assert main(["decode", "--model", "gpt4", "--input", str(ids_file)]) == 0
+    assert capsys.readouterr().out == "hello world"
+
+
+def test_cli_decode_errors_option(gpt4, capsys):
+    broken = [str(gpt4[0].byte_ids[0xE2]), str(gpt4[0].byte_ids[0x82])]  # a truncated 3-byte sequence
+    assert main(["decode", "--model", "gpt4", *broken]) == 0
+    assert capsys.readouterr().out == "\ufffd"
+    assert main(["decode", "--model", "gpt4", "--errors", "strict", *broken]) == 2
+    assert "not UTF-8" in capsys.readouterr().err
+
+
+def test_shell_round_trip_through_zth(tmp_path):
+    """From the shell, as a user would: encode a file, pipe the ids to decode, get the same bytes."""
+    if not _cached("gpt2"):
+        pytest.skip("tiktoken's gpt2 files are not cached")
+    src = tmp_path / "in.txt"
+    src.write_bytes("Hello, wörld!\r\n\ttabs  and 😉 emoji\n".encode())
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    enc = subprocess.run([sys.executable, "-m", "zth", "tokenizer", "encode", "--model", "gpt2", "--input",
+                          str(src)], capture_output=True, timeout=120, env=env, check=True)
+    dec = subprocess.run([sys.executable, "-m", "zth", "tokenizer", "decode", "--model", "gpt2", "--input",
+                          "-"], input=enc.stdout, capture_output=True, timeout=120, env=env, check=True)
+    assert dec.stdout == src.read_bytes()
+
+
+@pytest.mark.parametrize("errors", ["replace", "ignore", "strict", "backslashreplace"])
+def test_decode_errors_as_tiktoken(gpt4, errors):
+    ours, theirs = gpt4
+    for ids in ([ours.byte_ids[0xE2], ours.byte_ids[0x82]], theirs.encode("ok"), [ours.byte_ids[0xFF]]):
+        assert _outcome(lambda x, **k: ours.decode(x, **k), ids, errors=errors) == \
+            _outcome(lambda x, **k: theirs.decode(x, **k), ids, errors=errors)
+
+
+# ---------------------------------------------------------------- the lecture's idiom (minbpe's API)
+LLAMA_TEXT = """
+<|endoftext|>The llama (/ˈlɑːmə/; Spanish pronunciation: [ˈʎama] or [ˈʝama]) (Lama glama) is a domesticated
+South American camelid, widely used as a meat and pack animal by Andean cultures since the pre-Columbian era.
+Llamas are social animals and live with others as a herd. Their wool is soft and contains only a small
+amount of lanolin.[2] Llamas can learn simple tasks after a few repetitions. When using a pack, they can
+carry about 25 to 30% of their body weight for 8 to 13 km (5–8 miles).[3] The name llama (in the past also
+spelled "lama" or "glama") was adopted by European settlers from native Peruvians.[4]
+<|fim_prefix|>In<|fim_suffix|> the<|fim_middle|> Inca<|endofprompt|> times
+""".strip()
+LECTURE_SPECIALS = {"<|endoftext|>": 100257, "<|fim_prefix|>": 100258, "<|fim_middle|>": 100259,
+                    "<|fim_suffix|>": 100260, "<|endofprompt|>": 100276}
+
+
+@pytest.mark.parametrize("cls", [BasicTokenizer, RegexTokenizer])
+def test_lecture_save_load_idiom(cls, tmp_path, monkeypatch):
+    """minbpe's test_save_load, call for call: ``tok = Cls(); tok.load("x.model")`` loads into ``tok``."""
+    monkeypatch.chdir(tmp_path)
+    text = LLAMA_TEXT
+    tokenizer = cls()
+    tokenizer.train(text, 256 + 64)
+    tokenizer.register_special_tokens(LECTURE_SPECIALS)
+    if cls is RegexTokenizer:
+        assert tokenizer.decode(tokenizer.encode(text, "all")) == text
+        ids = tokenizer.encode(text, "all")
+    else:
+        ids = tokenizer.encode(text, "none")
+    tokenizer.save("test_tokenizer_tmp")
+    tokenizer = cls()
+    assert tokenizer.load("test_tokenizer_tmp.model") is None  # minbpe's load returns nothing
+    assert tokenizer.decode(ids) == text
+    again = tokenizer.encode(text, "all") if cls is RegexTokenizer else tokenizer.encode(text, "none")
+    assert again == ids
+    assert tokenizer.special_tokens == LECTURE_SPECIALS
+
+
+def test_lecture_api_runs_unchanged(gpt4):
+    """The lecture's calls (minbpe's README and tests) on zth: train, encode, decode, GPT4Tokenizer."""
+    tokenizer = BasicTokenizer()
+    text = "aaabdaaabac"
+    tokenizer.train(text, 256 + 3)
+    assert tokenizer.encode(text) == [258, 100, 258, 97, 99]
+    assert tokenizer.decode([258, 100, 258, 97, 99]) == text
+    tokenizer = GPT4Tokenizer()
+    enc = gpt4[1]
+    for t in ["hello world!!!? (안녕하세요!) lol123 😉", LLAMA_TEXT.replace("<|", "<")]:
+        assert tokenizer.encode(t) == enc.encode(t)
+        assert tokenizer.decode(tokenizer.encode(t)) == t
+    assert tokenizer.encode("<|endoftext|>hi", allowed_special="all") == enc.encode(
+        "<|endoftext|>hi", allowed_special="all")
+    assert tokenizer.encode("<|endoftext|>hi", "all") == [100257, 6151]
+
+
+def test_load_into_instance_checks_the_class(trained, tmp_path):
+    model, _ = trained["regex"].save(tmp_path / "r")
+    with pytest.raises(TokenizerFileError, match="not a BasicTokenizer"):
+        BasicTokenizer().load(model)
+    tok = Tokenizer()
+    tok.load(model)  # any tokenizer file loads into a plain Tokenizer
+    assert tok.merges == trained["regex"].merges
+
+
+# ---------------------------------------------------------------- every code point, as tiktoken classes it
+def _tiktoken_class(cls: str, text: str) -> str:
+    """The characters of ``text`` that tiktoken's regex engine matches with ``cls`` (no files needed)."""
+    ranks = {bytes([i]): i for i in range(256)}
+    enc = tiktoken.Encoding("probe", pat_str=cls, mergeable_ranks=ranks, special_tokens={})
+    return enc.decode_bytes(enc.encode_ordinary(text)).decode("utf-8")
+
+
+def test_letter_and_number_classes_match_tiktoken_on_every_code_point():
+    from zth.tokenizer import as_tiktoken_splits
+    every = "".join(chr(c) for c in range(0x110000) if not 0xD800 <= c < 0xE000)
+    for cls in (r"\p{L}", r"\p{N}", r"[^\s\p{L}\p{N}]", r"[^\r\n\p{L}\p{N}]", r"[\p{L}\p{N}]"):
+        ours = "".join(regex.findall(as_tiktoken_splits(cls), every))
+        theirs = _tiktoken_class(cls, every)
+        if ours != theirs:
+            extra = sorted(set(ours) ^ set(theirs))[:5]
+            pytest.fail(f"{cls}: zth and tiktoken class {len(set(ours) ^ set(theirs))} code points "
+                        f"differently, e.g. {[hex(ord(c)) for c in extra]}; update NEWER_LETTERS / "
+                        "NEWER_NUMBERS in zth/tokenizer/split.py")
+
+
+def test_new_code_point_example(gpt2, gpt4):
+    for ours, theirs in (gpt2, gpt4):
+        for text in ["\U0003e75e's", "x\U00010940y", "\U00011de0\U00011de1 1"]:
+            assert ours.encode(text) == theirs.encode(text)
+
+
+def test_gpt_parity_random_unicode_fuzz(gpt2, gpt4):
+    """8,000 random strings over the whole code point range (fixed seed): 0 mismatches."""
+    import random
+    rng = random.Random(19)
+    pool = ["'s", "'t", "'LL", " ", "  ", "\n", "\r\n", "\t", "a", "1", "123456", ".", "!?"]
+    texts = []
+    for _ in range(8000):
+        parts = []
+        for _ in range(rng.randint(1, 12)):
+            if rng.random() < 0.5:
+                cp = rng.randrange(0x110000)
+                parts.append(chr(cp if not 0xD800 <= cp < 0xE000 else cp + 0x800))
+            else:
+                parts.append(rng.choice(pool))
+        texts.append("".join(parts))
+    for ours, theirs in (gpt2, gpt4):
+        bad = [t for t in texts if ours.encode_ordinary(t) != theirs.encode_ordinary(t)]
+        assert not bad, f"{len(bad)} of {len(texts)} differ, e.g. {bad[0]!r}"

@@ -147,15 +147,12 @@ def _cmd_data(args: argparse.Namespace) -> int:
     from zth import data
 
     if args.action == "list":
-        present = data.status()
+        for problem in data.problems():
+            print(f"zth data: warning: {problem}", file=sys.stderr)
         width = max(map(len, data.REGISTRY))
         for name, ds in data.REGISTRY.items():
-            where = present[name]
-            state = "present" if where else ("missing" if ds.url else "missing (offline mirrors only)")
-            print(
-                f"{name:<{width}}  {state:<8}  {ds.description}"
-                + (f"\n{'':<{width}}  {where}" if where else "")
-            )
+            state, _, detail = data.state(name)
+            print(f"{name:<{width}}  {state:<8}  {ds.description}\n{'':<{width}}  {detail}")
         return 0
     if args.action == "path":
         print(data.path(args.name))
@@ -165,19 +162,22 @@ def _cmd_data(args: argparse.Namespace) -> int:
         raise UsageError("give dataset names or --all, not both")
     if not args.all and not args.names:
         raise UsageError(f"name a dataset (one of {', '.join(data.REGISTRY)}) or use --all")
-    names = [*data.REGISTRY, *(f"tiktoken:{e}" for e in _TIKTOKEN)] if args.all else args.names
-    known = [*data.REGISTRY, *(f"tiktoken:{e}" for e in _TIKTOKEN)]
+    known = [*data.REGISTRY, *(f"tiktoken:{e}" for e in data.TIKTOKEN_FILES)]
+    names = known if args.all else args.names
     for name in names:  # all input checked before anything is fetched
         if name not in known:
             raise UsageError(f"unknown dataset {name!r}; known: {', '.join(known)}")
+    for problem in data.problems():
+        print(f"zth data: warning: {problem}", file=sys.stderr)
     failed = 0
     from tqdm.auto import tqdm
 
     for name in tqdm(names, desc="fetching", unit="file", disable=not sys.stderr.isatty(), leave=False):
         try:
-            where = (
-                _fetch_tiktoken(name) if name.startswith("tiktoken:") else data.fetch(name, force=args.force)
-            )
+            if name.startswith("tiktoken:"):
+                where = data.fetch_tiktoken(name.split(":", 1)[1])
+            else:
+                where = data.fetch(name, force=args.force)
             print(f"ok      {name}  {where}")
         except Exception as e:  # noqa: BLE001 - report every dataset, then fail once
             failed += 1
@@ -185,20 +185,6 @@ def _cmd_data(args: argparse.Namespace) -> int:
     if failed:
         raise UsageError(f"{failed} of {len(names)} could not be fetched")
     return 0
-
-
-_TIKTOKEN = ("gpt2", "cl100k_base")
-
-
-def _fetch_tiktoken(name: str) -> str:
-    import tiktoken
-
-    from zth.doctor import tiktoken_cache_dir
-
-    encoding = name.split(":", 1)[1]
-
-    tiktoken.get_encoding(encoding)  # downloads into tiktoken's cache and verifies, or uses the cache
-    return str(tiktoken_cache_dir())
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:

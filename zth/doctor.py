@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import os
 import platform
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import zth
@@ -17,12 +15,9 @@ from zth import data, sysinfo
 
 __all__ = ["TIKTOKEN_FILES", "Check", "checks", "report", "tiktoken_cache_dir"]
 
-_BLOB = "https://openaipublic.blob.core.windows.net"
-#: The files tiktoken downloads for each encoding the course uses (it caches them by sha1 of the URL).
-TIKTOKEN_FILES: dict[str, tuple[str, ...]] = {
-    "gpt2": (f"{_BLOB}/gpt-2/encodings/main/vocab.bpe", f"{_BLOB}/gpt-2/encodings/main/encoder.json"),
-    "cl100k_base": (f"{_BLOB}/encodings/cl100k_base.tiktoken",),
-}
+#: The files tiktoken downloads for each encoding the course uses: ``{URL: sha256}`` (see ``zth.data``).
+TIKTOKEN_FILES = data.TIKTOKEN_FILES
+tiktoken_cache_dir = data.tiktoken_cache_dir
 
 #: Optional packages worth reporting: (distribution, what needs it).
 OPTIONAL = [
@@ -33,14 +28,6 @@ OPTIONAL = [
 ]
 
 Check = tuple[str, bool, str]  # (what, ok, detail)
-
-
-def tiktoken_cache_dir() -> Path:
-    """Where tiktoken looks for and stores its files (same rule as tiktoken itself)."""
-    for var in ("TIKTOKEN_CACHE_DIR", "DATA_GYM_CACHE_DIR"):
-        if var in os.environ:
-            return Path(os.environ[var])
-    return Path(tempfile.gettempdir()) / "data-gym-cache"
 
 
 def _torch() -> list[Check]:
@@ -77,29 +64,26 @@ def _tiktoken() -> list[Check]:
     try:
         version = importlib.metadata.version("tiktoken")
     except importlib.metadata.PackageNotFoundError:
-        return [("tiktoken", False, "not installed")]
+        return [("tiktoken", False, "not installed (pip install tiktoken)")]
     cache = tiktoken_cache_dir()
-    out = [("tiktoken", True, f"{version}, cache {cache}")]
-    for enc, urls in TIKTOKEN_FILES.items():
-        have = all((cache / hashlib.sha1(u.encode()).hexdigest()).is_file() for u in urls)
-        out.append(
-            (
-                f"tiktoken {enc}",
-                have,
-                "cached"
-                if have
-                else "not cached: downloaded on first use (`zth data fetch --all` does it now)",
-            )
-        )
+    set_by = "TIKTOKEN_CACHE_DIR" in os.environ
+    how = "TIKTOKEN_CACHE_DIR" if set_by else "default; TIKTOKEN_CACHE_DIR moves it"
+    out = [("tiktoken", True, f"{version}; looks for its files in {cache} ({how})")]
+    for enc in TIKTOKEN_FILES:
+        state, detail = data.tiktoken_state(enc)
+        out.append((f"tiktoken {enc}", state == "present", detail))
     return out
+
+
+def _settings() -> list[Check]:
+    return [("data settings", False, problem) for problem in data.problems()]
 
 
 def _datasets() -> list[Check]:
     out = []
-    for name, where in data.status().items():
-        ds = data.REGISTRY[name]
-        how = "download on first use" if ds.url else "offline mirrors only (ZTH_DATA_DIR)"
-        out.append((f"data {name}", where is not None, str(where) if where else f"missing: {how}"))
+    for name in data.REGISTRY:
+        state, _, detail = data.state(name)
+        out.append((f"data {name}", state == "present", detail))
     return out
 
 
@@ -124,6 +108,7 @@ def checks() -> list[Check]:
         *_torch(),
         _graphviz(),
         *_tiktoken(),
+        *_settings(),
         *_datasets(),
         *_optional(),
     ]

@@ -120,11 +120,9 @@ def evaluate(model: nn.Module, examples: list[dict], encode: Callable[[str], lis
 
 def hellaswag_hook(limit: int | None = None, source: str = "auto") -> Callable:
     """A ``Trainer`` eval hook: HellaSwag ``acc_norm`` on the first ``limit`` examples."""
-    import tiktoken
-
     path, which = hellaswag_file(source)
     examples = load_examples(path, limit)
-    enc = tiktoken.get_encoding("gpt2")
+    enc = data.tiktoken_encoding("gpt2")
 
     def hook(trainer) -> dict:
         d = trainer.dist

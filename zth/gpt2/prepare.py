@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from zth import data
-from zth.command import ArgumentParser
+from zth.command import ArgumentParser, fail, parse
 from zth.gpt2.shards import SHARD_TOKENS, write_shards
 
 FINEWEB = "HuggingFaceFW/fineweb-edu"
@@ -33,9 +33,7 @@ def encode_document(text: str) -> np.ndarray:
     """``<|endoftext|>`` followed by the GPT-2 tokens of ``text``, as uint16."""
     global _enc
     if _enc is None:  # once per worker process
-        import tiktoken
-
-        _enc = tiktoken.get_encoding("gpt2")
+        _enc = data.tiktoken_encoding("gpt2")
     return np.array([_enc.eot_token, *_enc.encode_ordinary(text)], dtype=np.uint16)
 
 
@@ -79,9 +77,10 @@ def prepare(documents: Iterable[str], out_dir: str | Path, prefix: str = "shard"
     return write_shards(tokenize(documents, workers), out_dir, prefix, shard_tokens, val_tokens, progress)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     """Entry point; returns the exit code (2 for bad input)."""
-    ap = ArgumentParser(prog="python -m zth.gpt2.prepare", description=__doc__.splitlines()[0])
+    prog = prog or "python -m zth.gpt2.prepare"
+    ap = ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     src = ap.add_mutually_exclusive_group(required=True)
     src.add_argument("--text", help=f"a zth.data name ({', '.join(data.REGISTRY)}) or a text file")
     src.add_argument("--fineweb", metavar="CONFIG", help="a FineWeb-Edu config, e.g. sample-10BT")
@@ -93,10 +92,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--shard-tokens", type=int, default=SHARD_TOKENS)
     ap.add_argument("--val-tokens", type=int, default=None, help="size of the val shard (default: a shard)")
     ap.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) // 2))
-    args = ap.parse_args(argv)
+    args = parse(ap, sys.argv[1:] if argv is None else argv)
+    if isinstance(args, int):
+        return args
     try:
         if args.fineweb:
-            docs, prefix = fineweb_documents(args.fineweb), args.prefix or "edufineweb"
+            try:
+                import datasets  # noqa: F401 - checked before any folder is made
+            except ImportError:
+                raise ValueError("FineWeb-Edu needs the 'datasets' package: pip install datasets") from None
+            from tqdm.auto import tqdm
+
+            docs = tqdm(fineweb_documents(args.fineweb), desc="documents", unit="doc", mininterval=2)
+            prefix = args.prefix or "edufineweb"
         else:
             if args.text in data.REGISTRY:
                 text, name = data.text(args.text), args.text
@@ -106,12 +114,14 @@ def main(argv: list[str] | None = None) -> int:
                     raise ValueError(f"{args.text} is neither a zth.data name nor a file")
                 text, name = p.read_text(encoding="utf-8"), p.stem
             docs, prefix = text_documents(text, args.docs), args.prefix or name
+            if not docs:
+                raise ValueError(f"{args.text} is empty: no document to tokenize, no shard written")
+        data.fetch_tiktoken("gpt2")  # before any folder is made: the encoding is there, or one clear error
         total = [0]
         files = prepare(docs, args.out, prefix, args.shard_tokens, args.val_tokens, args.workers,
                         progress=lambda n: total.__setitem__(0, total[0] + n))
     except (ValueError, OSError, UnicodeDecodeError, data.DataError) as e:
-        print(f"zth.gpt2.prepare: error: {e}", file=sys.stderr)
-        return 2
+        return fail(prog, e)
     print(f"{total[0]:,} tokens in {len(files)} shards under {args.out}")
     if not any("_train_" in f.name for f in files):
         print("warning: everything went into the val shard; lower --val-tokens", file=sys.stderr)

@@ -61,9 +61,9 @@ PRESETS: dict[str, RunConfig] = {
 
 def sample_hook(n: int, tokens: int, prompt: str = "Hello, I'm a language model,"):
     """A ``Trainer`` eval hook that samples ``n`` continuations of ``prompt`` on rank 0."""
-    import tiktoken
+    from zth.data import tiktoken_encoding
 
-    enc = tiktoken.get_encoding("gpt2")
+    enc = tiktoken_encoding("gpt2")
 
     def hook(trainer: Trainer) -> dict:
         if not trainer.dist.master:

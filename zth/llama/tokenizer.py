@@ -79,7 +79,7 @@ class StoryTokenizer:
     @classmethod
     def load(cls, path: str | os.PathLike) -> StoryTokenizer:
         """Load what ``save`` wrote (the ``.model`` file)."""
-        return cls(Tokenizer.load(path))
+        return cls(Tokenizer.from_file(path))
 
 
 def decode_pieces(pieces: list[bytes], ids: list[int]) -> bytes:

@@ -19,6 +19,7 @@ from typing import Literal
 import regex
 
 from zth.tokenizer.bpe import encode_chunk
+from zth.tokenizer.split import NEWER, as_tiktoken_splits
 from zth.tokenizer.train import TRAINERS
 
 __all__ = ["Tokenizer"]
@@ -43,6 +44,7 @@ class Tokenizer:
     def _rebuild(self) -> None:
         """Recompute everything derived from the four defining fields."""
         self._compiled = regex.compile(self.pattern) if self.pattern is not None else None
+        self._compiled_exact = None  # the pattern with tiktoken's Unicode tables, compiled on first need
         vocab = {idx: bytes([b]) for b, idx in enumerate(self.byte_ids)}
         for (a, b), idx in sorted(self.merges.items(), key=lambda kv: kv[1]):
             vocab[idx] = vocab[a] + vocab[b]
@@ -80,8 +82,11 @@ class Tokenizer:
         """Learn ``vocab_size - 256`` merges from ``text`` (fewer if the text runs out of pairs).
 
         ``trainer`` is ``"fast"`` (default) or ``"reference"``; both learn the same merges (see
-        :mod:`zth.tokenizer.train` for the tie-break rule). Special tokens are kept.
+        :mod:`zth.tokenizer.train` for the tie-break rule). Special tokens are kept. An empty
+        ``text`` raises ``ValueError`` (there is nothing to learn from).
         """
+        if not isinstance(text, str) or not text:
+            raise ValueError("cannot train a tokenizer on an empty text")
         if not isinstance(vocab_size, int) or vocab_size < 256:
             raise ValueError(f"vocab_size must be an integer >= 256 (the 256 bytes), got {vocab_size!r}")
         if trainer not in TRAINERS:
@@ -114,7 +119,13 @@ class Tokenizer:
     def _split(self, text: str) -> list[str]:
         if self._compiled is None:
             return [text] if text else []
-        return self._compiled.findall(text)
+        if text.isascii() or NEWER.isdisjoint(set(text)):
+            return self._compiled.findall(text)
+        # the text holds letters or numbers newer than tiktoken's Unicode tables (see
+        # zth.tokenizer.split): split by tiktoken's tables so that every string encodes as tiktoken's
+        if self._compiled_exact is None:
+            self._compiled_exact = regex.compile(as_tiktoken_splits(self.pattern))
+        return self._compiled_exact.findall(text)
 
     def _encode_chunk(self, chunk: str) -> list[int]:
         data = chunk.encode("utf-8")
@@ -196,9 +207,11 @@ class Tokenizer:
                 raise ValueError(f"invalid token id {i!r}: not in this tokenizer's vocabulary")
         return b"".join(parts)
 
-    def decode(self, ids: list[int]) -> str:
-        """Text of ``ids``; byte sequences that are not valid UTF-8 become U+FFFD, never an error."""
-        return self.decode_bytes(ids).decode("utf-8", errors="replace")
+    def decode(self, ids: list[int], errors: str = "replace") -> str:
+        """Text of ``ids``. As tiktoken's ``decode``, ``errors`` says what becomes of bytes that are
+        not valid UTF-8: ``"replace"`` (default: U+FFFD), ``"strict"`` (``UnicodeDecodeError``),
+        ``"ignore"``, or any other handler of ``bytes.decode``."""
+        return self.decode_bytes(ids).decode("utf-8", errors=errors)
 
     # ---------------------------------------------------------------- files and tiktoken
     def save(self, prefix: str | Path) -> tuple[Path, Path]:
@@ -206,9 +219,19 @@ class Tokenizer:
         from zth.tokenizer.files import save
         return save(self, prefix)
 
+    def load(self, model_file: str | Path) -> None:
+        """Load a ``.model`` file into this tokenizer, as the lecture does:
+        ``tok = RegexTokenizer(); tok.load("x.model")``. The file must hold this class (or a subclass)."""
+        from zth.tokenizer.files import load
+        other = load(model_file, type(self))
+        self.pattern, self.byte_ids = other.pattern, other.byte_ids
+        self.merges, self.special_tokens = other.merges, other.special_tokens
+        self._rebuild()
+
     @classmethod
-    def load(cls, path: str | Path) -> Tokenizer:
-        """Read a ``.model`` file; ``Tokenizer.load`` returns whichever class wrote it."""
+    def from_file(cls, path: str | Path) -> Tokenizer:
+        """A new tokenizer read from a ``.model`` file, of whichever class wrote it
+        (``Tokenizer.from_file`` reads any zth tokenizer)."""
         from zth.tokenizer.files import load
         return load(path, cls)
 

@@ -53,6 +53,10 @@ def _tiktoken_state(name: str) -> tuple[list[int], dict[Pair, int], dict[str, in
     """(byte ids, merges, special tokens, tiktoken's pattern) of a tiktoken encoding, computed once."""
     from tiktoken_ext import openai_public  # ships with tiktoken; uses tiktoken's download cache
 
+    from zth.data import TIKTOKEN_FILES, fetch_tiktoken
+
+    if name in TIKTOKEN_FILES:  # the files are in tiktoken's cache, or one clear DataError
+        fetch_tiktoken(name)
     spec = getattr(openai_public, name)()
     byte_ids, merges = recover_merges(spec["mergeable_ranks"])
     return byte_ids, merges, spec["special_tokens"], spec["pat_str"]
