@@ -33,7 +33,7 @@ from zth.runs import MetricsLog, read_metrics
 from zth.storage import CheckpointError
 from zth.sysinfo import pick_device
 from zth.train.checkpoint import load_checkpoint, load_state, rng_state, save_checkpoint, set_rng_state
-from zth.train.config import RunConfig
+from zth.train.config import RunConfig, resolve
 from zth.train.data import BatchSource
 from zth.train.ddp import DistInfo, all_gather_object, all_reduce_mean, any_rank
 from zth.train.optim import configure_optimizers, lr_at
@@ -104,7 +104,8 @@ class Trainer:
                  out: str | Path | None = None, meta: dict | None = None, peak: float | None = None,
                  log: Callable[[str], None] | None = print, command: str | None = None,
                  preset: str | None = None):
-        self.config, tc = config, config.train
+        self.config = config = resolve(config)  # seq_len 0: the model's context
+        tc = config.train
         self.dist = dist or DistInfo(device=str(pick_device(tc.device)))
         self.train_data, self.eval_data, self.evals = train_data, dict(eval_data or {}), list(evals)
         self.out, self.meta, self._print = (Path(out) if out else None), dict(meta or {}), log
