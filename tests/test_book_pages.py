@@ -20,7 +20,9 @@ CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
 HOME = zth_pages.repository_home((CONFIG.get("repository") or {}).get("url"))
 LECTURES = zth_pages.load_lectures(ROOT / "book" / "lectures.yml")
 HTML = ROOT / "_build" / "html"
-PLACEHOLDER = re.compile(r"github\.com/(?:" + "|".join(re.escape(p) for p in zth_pages.PLACEHOLDERS) + ")", re.I)
+PLACEHOLDER = re.compile(
+    r"github\.com/(?:" + "|".join(re.escape(p) for p in zth_pages.PLACEHOLDERS) + ")", re.I
+)
 
 
 @pytest.mark.parametrize("url, home", [
@@ -108,7 +110,8 @@ def test_no_link_to_a_placeholder_or_unset_home(doc):
         cells = json.loads(nb.read_text(encoding="utf-8"))["cells"]
         setup = "".join(cells[0]["source"]) if cells and cells[0]["metadata"].get("zth") == "setup" else ""
         assert not PLACEHOLDER.search(setup)
-        assert bool(setup) == (HOME is not None), f"{doc}: install cell {'missing' if HOME else 'without a home'}"
+        why = "missing" if HOME else "without a home"
+        assert bool(setup) == (HOME is not None), f"{doc}: install cell {why}"
         if HOME:
             assert f"git+{HOME}" in setup
 
@@ -134,5 +137,7 @@ def test_exercise_solutions_are_closed_toggles(doc):
     part = exercises[1]
     questions = len(re.findall(r"<p><strong>Exercise", part))
     toggles = re.findall(r'<details class="admonition hide[^"]*zth-solution[^"]*"[^>]*>', part)
-    assert questions and len(toggles) >= questions, f"{doc}: {questions} exercises, {len(toggles)} toggled solutions"
+    assert questions and len(toggles) >= questions, (
+        f"{doc}: {questions} exercises, {len(toggles)} toggled solutions"
+    )
     assert not [t for t in toggles if " open" in t], f"{doc}: a solution is open by default"
