@@ -54,6 +54,8 @@ def test_no_placeholder_repository_in_the_sources():
     ("glue('a', f(1,\n          2), display=False)\nprint(3)", "print(3)"),
     ("glue('a', 1)\nglue('b', 2)\n", ""),
     ("text = 'glue(' + s", "text = 'glue(' + s"),
+    ("n = 2\nfor k in ks:\n    glue(k, 1, display=False)\nprint(n)", "n = 2\nprint(n)"),
+    ("for k in ks:\n    print(k)\n    glue(k, 1)", "for k in ks:\n    print(k)"),
 ])
 def test_glue_statements_are_dropped_from_the_shown_code(src, shown):
     assert zth_pages.strip_glue(src) == shown

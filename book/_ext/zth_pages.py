@@ -167,9 +167,26 @@ def strip_glue(source: str) -> str:
                 skipping = False
             continue
         out.append(line)
-    while out and not out[-1].strip():
-        out.pop()
-    return "\n".join(out)
+    return "\n".join(_drop_empty_blocks(out)).rstrip()
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip())
+
+
+def _drop_empty_blocks(lines: list[str]) -> list[str]:
+    """Remove block headers (``for ...:``) left without a body once their glue calls are gone."""
+    changed = True
+    while changed:
+        changed = False
+        for i, line in enumerate(lines):
+            if line.rstrip().endswith(":") and not line.lstrip().startswith("#"):
+                body = next((b for b in lines[i + 1:] if b.strip()), None)
+                if body is None or _indent(body) <= _indent(line):
+                    del lines[i]
+                    changed = True
+                    break
+    return lines
 
 
 def _hide_glue(app: Sphinx, doctree) -> None:
