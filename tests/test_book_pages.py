@@ -137,7 +137,7 @@ def test_exercise_solutions_are_closed_toggles(doc):
     exercises = html.split('id="exercises"', 1)
     assert len(exercises) == 2, f"{doc}: no Exercises section"
     part = exercises[1]
-    questions = len(re.findall(r"<p><strong>Exercise", part))
+    questions = len(re.findall(r"<p><strong>(?:Exercise|EX?\d|Step \d)", part))
     toggles = re.findall(r'<details class="admonition hide[^"]*zth-solution[^"]*"[^>]*>', part)
     assert questions and len(toggles) >= questions, (
         f"{doc}: {questions} exercises, {len(toggles)} toggled solutions"

@@ -10,7 +10,8 @@
 * Glue out of sight: ``glue(...)`` statements are dropped from the code shown on the page (the
   downloaded notebook keeps them); a cell that only glues shows no code.
 * Exercises stay exercises: under ``## Exercises``, each exercise's question is shown and its
-  solution (every code cell and paragraph up to the next ``**Exercise``) sits in a closed toggle.
+  solution (from its first code cell up to the next exercise: ``**Exercise N``, ``**E01``,
+  ``**EX1``, ``**Step 1``) sits in a closed toggle.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from sphinx.application import Sphinx
 
 PLACEHOLDERS = ("zth-course/", "your-org/", "owner/repo", "example/", "user/repo")
 COLAB = "https://colab.research.google.com"
+EXERCISE = re.compile(r"(Exercise\b|EX?\d+\b|Step \d+\b)")  # how the chapters start an exercise
 GITHUB = re.compile(r"https://github\.com/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/?")
 
 
@@ -211,7 +213,7 @@ def _hide_glue(app: Sphinx, doctree) -> None:
 def _is_exercise_start(node) -> bool:
     return (isinstance(node, nodes.paragraph) and node.children
             and isinstance(node.children[0], nodes.strong)
-            and node.children[0].astext().startswith("Exercise"))
+            and EXERCISE.match(node.children[0].astext()) is not None)
 
 
 def _is_code_cell(node) -> bool:
