@@ -131,7 +131,7 @@ def lecture_box(docname: str, facts: dict, found_docs: set[str], runtime: float 
     item("Run time: ", _runtime_text(runtime, method),
          " (a shared 2-core machine when built for the site: read it as an upper bound).")
     item("Run it yourself (zth installed as the README says): ",
-         nodes.literal("", f"jupytext --execute --to ipynb {docname}.md"),
+         nodes.literal("", f"jupytext --to ipynb {docname}.md && jupyter execute {docname}.ipynb"),
          " from a clone, or run the notebook from the download button above.")
     box += items
     return box
