@@ -83,8 +83,7 @@ def _runtime_text(runtime: float | None, method: str | None) -> str:
         return "not executed in this build"
     minutes, seconds = divmod(round(runtime), 60)
     took = f"{minutes} min {seconds} s" if minutes else f"{seconds} s"
-    when = " (outputs from the cache of an earlier run of the same code)" if method == "cache" else ""
-    return f"{took} of execution for the outputs on this page{when}"
+    return f"{took} to execute the cells whose outputs are on this page"
 
 
 def lecture_box(docname: str, facts: dict, found_docs: set[str], runtime: float | None,
@@ -129,7 +128,7 @@ def lecture_box(docname: str, facts: dict, found_docs: set[str], runtime: float 
     else:
         item("Builds on: nothing but Python and high-school calculus.")
     item("Run time: ", _runtime_text(runtime, method),
-         " (a shared 2-core machine when built for the site: read it as an upper bound).")
+         " (on the machine that built this site, often a shared one: an upper bound).")
     item("Run it yourself (zth installed as the README says): ",
          nodes.literal("", f"jupytext --to ipynb {docname}.md && jupyter execute {docname}.ipynb"),
          " from a clone, or run the notebook from the download button above.")
@@ -211,9 +210,10 @@ def _hide_glue(app: Sphinx, doctree) -> None:
 # -- exercises: questions shown, solutions toggled --------------------------------------------
 
 def _is_exercise_start(node) -> bool:
-    return (isinstance(node, nodes.paragraph) and node.children
-            and isinstance(node.children[0], nodes.strong)
-            and EXERCISE.match(node.children[0].astext()) is not None)
+    if not isinstance(node, nodes.paragraph):
+        return False
+    first = next((c for c in node.children if c.astext().strip()), None)  # MyST may lead with ""
+    return isinstance(first, nodes.strong) and EXERCISE.match(first.astext()) is not None
 
 
 def _is_code_cell(node) -> bool:
