@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 import yaml
@@ -53,6 +54,23 @@ def _derive_from_repository(app: Sphinx, config) -> None:
         launch.pop("colab_url", None)
     opts["launch_buttons"] = launch
     config.zth_repository = home or ""
+
+
+def _notebook_download(app: Sphinx, pagename: str, templatename, context, doctree) -> None:
+    """Publish the executed ``.ipynb`` under ``_sources/`` for the download button.
+
+    The theme copies it only when a launch button is configured; without a home there is none,
+    and the notebook must still be downloadable. Runs just before the theme's buttons (501).
+    """
+    if app.config.zth_repository or "ipynb_source" in context:
+        return
+    executed = Path(app.outdir).parent / "jupyter_execute" / f"{pagename}.ipynb"
+    if not executed.is_file():  # not a notebook page
+        return
+    target = Path(app.outdir) / "_sources" / f"{pagename}.ipynb"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(executed, target)
+    context["ipynb_source"] = f"{pagename}.ipynb"
 
 
 # -- the lecture box ------------------------------------------------------------------------
@@ -249,6 +267,7 @@ def setup(app: Sphinx) -> None:
     app.add_config_value("zth_lectures_file", "book/lectures.yml", "env")
     app.add_config_value("zth_repository", "", "html")
     app.connect("config-inited", _derive_from_repository, priority=400)
+    app.connect("html-page-context", _notebook_download, priority=500)
     app.connect("doctree-read", _insert_lecture_box)
     app.connect("doctree-read", _hide_glue)
     app.connect("doctree-read", _toggle_solutions)
