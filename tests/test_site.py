@@ -240,8 +240,23 @@ def test_search_finds_backpropagation_in_the_micrograd_chapter(browser, site):
         v.close()
 
 
+def _home() -> str | None:
+    """The project's published home (``repository.url`` in ``_config.yml``), or None when unset."""
+    import sys
+
+    import yaml
+
+    sys.path.insert(0, str(ROOT / "book" / "_ext"))
+    import zth_pages
+
+    config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
+    return zth_pages.repository_home((config.get("repository") or {}).get("url"))
+
+
 @pytest.mark.parametrize("doc", CHAPTERS)
 def test_chapter_opens_in_colab_and_downloads_as_notebook(browser, site, doc):
+    """The .ipynb download always; Colab, repository and issues buttons only for a real home."""
+    home = _home()
     v = Visit(browser, site, doc)
     try:
         links = v.page.evaluate(
@@ -249,16 +264,22 @@ def test_chapter_opens_in_colab_and_downloads_as_notebook(browser, site, doc):
             ".header-article-items a')).map(a => a.href)"
         )
         colab = [h for h in links if h.startswith("https://colab.research.google.com/")]
+        github = [h for h in links if h.startswith("https://github.com/")]
         ipynb = [h for h in links if h.endswith(".ipynb") and h.startswith(site)]
-        assert colab, f"{doc}: no Colab link among {links}"
         assert ipynb, f"{doc}: no .ipynb download among {links}"
-        # Colab opens the executed notebook the site publishes under _sources/
-        assert colab[0].endswith(f"/_sources/{doc}.ipynb"), colab[0]
+        if home is None:
+            assert not colab and not github, f"{doc}: links to a home that is not set: {colab + github}"
+        else:
+            assert colab, f"{doc}: no Colab link among {links}"
+            # Colab opens the executed notebook the site publishes under _sources/
+            assert colab[0].endswith(f"/_sources/{doc}.ipynb"), colab[0]
+            assert all(h.startswith(home) for h in github), github
         r = v.page.request.get(ipynb[0])
         assert r.status == 200
         nb = json.loads(r.body())
-        assert nb["cells"][0]["metadata"].get("zth") == "setup", "the notebook starts with the install cell"
-        code = [c for c in nb["cells"][1:] if c["cell_type"] == "code"]
+        has_setup = nb["cells"][0]["metadata"].get("zth") == "setup"
+        assert has_setup == (home is not None), "an install cell exactly when there is a home"
+        code = [c for c in nb["cells"][int(has_setup):] if c["cell_type"] == "code"]
         assert code and any("zth" in "".join(c["source"]) for c in code), (
             "the notebook holds the chapter's code"
         )

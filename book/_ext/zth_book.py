@@ -7,7 +7,10 @@
 * Launchable: the theme's Colab button points at the ``.md`` source, which Colab cannot open.
   We point it at the executed ``.ipynb`` that the theme publishes under ``_sources/`` (on the
   branch the site is served from), and put an install cell at the top of that notebook so it
-  runs in Colab as downloaded.
+  runs in Colab as downloaded. Both exist only when ``repository.url`` names the project's real
+  home (``zth_pages.repository_home``); unset, the notebook runs where zth is installed.
+* How a chapter reads (lecture box, glue out of sight, exercise solutions in toggles): see
+  ``zth_pages``.
 * Scoreboard: ``book/scoreboard`` is read after every chapter and on every build, and each
   chapter's execution time is written beside its glue outputs (``<docname>.exec.json``), so
   the scoreboard notebook (``zth.scoreboard``) sees the whole build.
@@ -24,6 +27,7 @@ import os
 import shutil
 from pathlib import Path
 
+import zth_pages
 from sphinx.application import Sphinx
 
 COLAB_SETUP = (
@@ -70,7 +74,9 @@ def _walk_buttons(buttons):
 def _launchable_notebook(app: Sphinx, pagename: str, templatename, context, doctree) -> None:
     if "ipynb_source" not in context:  # not a notebook page
         return
-    repo = app.config.html_theme_options.get("repository_url", "").rstrip("/")
+    repo = app.config.zth_repository
+    if not repo:  # no published home: no install cell, no Colab button (the theme adds none)
+        return
     ipynb = Path(app.outdir) / "_sources" / context["ipynb_source"]
     if ipynb.is_file():
         nb = json.loads(ipynb.read_text(encoding="utf-8"))
@@ -79,8 +85,6 @@ def _launchable_notebook(app: Sphinx, pagename: str, templatename, context, doct
             nb["cells"].insert(0, {"cell_type": "code", "execution_count": None, "id": "zth-setup",
                                    "metadata": {"zth": "setup"}, "outputs": [], "source": source})
             ipynb.write_text(json.dumps(nb, indent=1), encoding="utf-8")
-    if not repo.startswith("https://github.com/"):
-        return
     org_repo = repo.removeprefix("https://github.com/")
     branch = app.config.zth_pages_branch
     for b in _walk_buttons(context.get("header_buttons", [])):
@@ -141,6 +145,7 @@ def _record_exec_time(app: Sphinx, doctree) -> None:
 
 
 def setup(app: Sphinx) -> dict:
+    zth_pages.setup(app)
     app.add_config_value("zth_pages_branch", "gh-pages", "html")
     app.add_config_value("zth_scoreboard_doc", "book/scoreboard", "env")
     app.connect("config-inited", _key_cache_on_source, priority=100)

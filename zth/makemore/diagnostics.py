@@ -85,6 +85,7 @@ def plot_activations(model: Sequential, kind: type[Layer] = Tanh, ax=None, grad:
         _histogram(ax, layer.out.grad if grad else layer.out, s.label)
     ax.legend(fontsize="small")
     ax.set_title(("gradient" if grad else "activation") + f" distribution ({kind.__name__} outputs)")
+    ax.set(xlabel="gradient at the output" if grad else "output value", ylabel="density")
     return stats
 
 
@@ -110,6 +111,7 @@ def plot_weight_grads(model: Sequential, ax=None) -> list[LayerStats]:
         stats.append(s)
     ax.legend(fontsize="small")
     ax.set_title("weight gradient distribution")
+    ax.set(xlabel="gradient", ylabel="density")
     return stats
 
 
@@ -153,7 +155,7 @@ def plot_update_ratios(history: list[list[float]], params: list[torch.Tensor], a
 def plot_diagnostics(model: Sequential, X: torch.Tensor, Y: torch.Tensor,
                      history: list[list[float]] | None = None, kind: type[Layer] = Tanh,
                      title: str = "") -> tuple[plt.Figure, dict[str, list]]:
-    """All four views in one row: forward, backward and weight-gradient histograms on the batch
+    """All four views in a 2x2 grid: forward, backward and weight-gradient histograms on the batch
     ``(X, Y)`` (one forward and backward pass, cross-entropy), and the update-to-data
     ``history`` if given. Returns the figure and the stats of each view by name.
     """
@@ -162,13 +164,15 @@ def plot_diagnostics(model: Sequential, X: torch.Tensor, Y: torch.Tensor,
     for p in model.parameters():
         p.grad = None
     loss.backward()
-    fig, axes = plt.subplots(1, 4 if history else 3, figsize=(18 if history else 14, 3.2))
+    fig, grid = plt.subplots(2, 2, figsize=(11, 7), layout="constrained")  # legible at a page's width
+    axes = grid.ravel()
+    if not history:
+        axes[3].set_axis_off()
     stats = {"activations": plot_activations(model, kind, ax=axes[0]),
              "gradients": plot_activation_grads(model, kind, ax=axes[1]),
              "weights": plot_weight_grads(model, ax=axes[2])}
     if history:
         stats["updates"] = plot_update_ratios(history, model.parameters(), ax=axes[3])
     if title:
-        fig.suptitle(title)
-    fig.tight_layout()
+        fig.suptitle(title, fontweight="bold")  # constrained layout keeps it clear of the panel titles
     return fig, stats
