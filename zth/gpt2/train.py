@@ -54,7 +54,7 @@ PRESETS: dict[str, RunConfig] = {
     "tiny": RunConfig(
         GPT2Config(block_size=128, vocab_size=50304, n_layer=4, n_head=4, n_embd=64),
         TrainConfig(total_batch_tokens=1024, batch_size=4, seq_len=128, max_steps=80, lr=3e-3, min_lr=3e-4,
-                    warmup_steps=8, weight_decay=0.1, eval_interval=20, eval_steps=8, log_interval=4),
+                    warmup_steps=8, weight_decay=0.1, eval_interval=20, eval_steps=8, log_interval=1),
         ShardData(hellaswag_limit=100)),
 }
 
