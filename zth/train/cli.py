@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 from collections.abc import Callable
@@ -99,7 +100,8 @@ class TrainCommand:
             if args.print_config:
                 print(json.dumps({"preset": args.preset, **cfg.to_dict()}, indent=2))
                 return 0
-            check_out_dir(args.out, args.resume)
+            if os.environ.get("RANK", "0") == "0":  # under torchrun rank 0 checks; the trainer tells the rest
+                check_out_dir(args.out, args.resume)
             if args.threads:
                 torch.set_num_threads(args.threads)
             result = self.run(cfg, args, " ".join([prog, shlex.join(argv)]))

@@ -33,7 +33,7 @@ from zth.runs import MetricsLog, read_metrics
 from zth.storage import CheckpointError
 from zth.sysinfo import pick_device
 from zth.train.checkpoint import load_checkpoint, load_state, rng_state, save_checkpoint, set_rng_state
-from zth.train.config import RunConfig, resolve
+from zth.train.config import ConfigError, RunConfig, resolve
 from zth.train.data import BatchSource
 from zth.train.ddp import DistInfo, all_gather_object, all_reduce_mean, any_rank
 from zth.train.optim import configure_optimizers, lr_at
@@ -265,7 +265,14 @@ class Trainer:
         this session as Ctrl-C would (for tests); ``progress`` shows a bar instead of log lines.
         """
         tc = self.config.train
-        check_out_dir(self.out, resume)
+        refused = None
+        if self.dist.master:  # one rank checks: another rank could see rank 0's run.json as an earlier run
+            try:
+                check_out_dir(self.out, resume)
+            except (ConfigError, FileExistsError) as e:
+                refused = e
+        if any_rank(refused is not None):  # every rank stops together
+            raise refused or ConfigError(f"rank 0 refused the output folder {self.out}")
         self.prior_elapsed = self.load(self.out / "last.pt")["elapsed_s"] if resume else 0.0
         self.t0 = time.perf_counter()
         if self.record is not None:
