@@ -347,7 +347,7 @@ def part_lecture9(ctx: Context) -> dict:
 
     train_files = find_shards(shards, "train")
     speed_ladder(config, batch, seq_len, steps, warmup, ctx.device, peak=peak, progress=progress,
-                 shards=train_files, max_seconds=RUNG_SECONDS, shrink_on_oom=True,
+                 shards=train_files, max_seconds=RUNG_SECONDS, shrink_on_oom=True, keep_going=True,
                  stop_at=time.perf_counter() + ctx.left() - (5 if ctx.smoke else 50))
     shutil.rmtree(shards, ignore_errors=True)
     return summary()
@@ -511,9 +511,11 @@ def record_rows(parts: dict) -> list[dict]:
             f"{g['steps']:,} of {g['max_steps']:,} steps)", f"<= {LECTURE7_TARGET}", g["met"])
         add("lecture7", "wall time of the run, evaluations included (s)", f"{g['run_wall_s']:.0f}")
         add("lecture7", "tokens/s", f"{g['tokens_per_s']:,.0f}")
-    for row in parts.get("lecture9", {}).get("rows", []):
+    ladder_rows = parts.get("lecture9", {}).get("rows", [])
+    measured = [r for r in ladder_rows if r.get("tokens_per_s")]
+    for row in ladder_rows:
         if row.get("tokens_per_s"):
-            last = row is parts["lecture9"]["rows"][-1]
+            last = row is measured[-1]
             mfu = f", MFU {row['mfu']:.1%}" if row.get("mfu") is not None else ""
             add("lecture9", f"{row['rung']} (batch {row['batch']})", f"{row['tokens_per_s']:,.0f} tok/s{mfu}",
                 f"MFU >= {MFU_TARGET:.0%}" if last else "", parts["lecture9"]["met"] if last else None)
@@ -585,6 +587,8 @@ def main(argv: list[str] | None = None) -> int:
     command = shlex.join(["python", PROG, *(sys.argv[1:] if argv is None else argv)])
     rec_file = args.out / "gpu_record.json"
     previous = json.loads(rec_file.read_text()) if rec_file.is_file() and args.only else {}
+    if previous.get("smoke") != args.smoke:  # never mix a smoke run into a GPU record
+        previous = {}
     rec = {"smoke": args.smoke, **_environment(args.device, command),
            "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
            "parts": {k: v for k, v in previous.get("parts", {}).items() if k not in selected}}

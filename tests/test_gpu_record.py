@@ -176,6 +176,19 @@ def test_the_ladder_halves_the_batch_on_out_of_memory(monkeypatch):
     # without shrinking, an out-of-memory rung is skipped with the reason
     rows = ladder.speed_ladder(GPT2Config(), 64, 128, device="cpu", peak=1.0)
     assert rows[0]["skipped"] == "out of memory at batch 64"
+    # keep_going: a rung that raises is reported as failed, and the next rungs go on without it
+    def broken_flash(config, settings, batch, *args, **kwargs):
+        if settings.flash:
+            raise RuntimeError("no kernel\nfor this")
+        return fake_measure(config, settings, 8, *args, **kwargs)
+
+    monkeypatch.setattr(ladder, "measure", broken_flash)
+    with pytest.raises(RuntimeError):
+        ladder.speed_ladder(GPT2Config(), 8, 128, device="cpu", peak=1.0)
+    rows = {r["rung"]: r for r in ladder.speed_ladder(GPT2Config(), 8, 128, device="cpu", peak=1.0,
+                                                       keep_going=True)}
+    assert rows["+ flash attention"]["skipped"] == "failed: RuntimeError: no kernel"
+    assert rows["+ vocab 50,304"]["tokens_per_s"] and not rows["+ vocab 50,304"]["settings"]["flash"]
     # a rung not begun by stop_at is skipped, and says why
     rows = ladder.speed_ladder(GPT2Config(), 8, 128, device="cpu", peak=1.0, stop_at=0.0)
     assert all(r["skipped"] for r in rows) and "out of time" in rows[0]["skipped"]

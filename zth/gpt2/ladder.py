@@ -120,7 +120,7 @@ def speed_ladder(config: GPT2Config, batch: int, seq_len: int, steps: int = 10, 
                  device: str = "cpu", compile_on_cpu: bool = False, peak: float | None = None,
                  progress=None, shards: Sequence[str | Path | np.ndarray] | None = None,
                  max_seconds: float | None = None, shrink_on_oom: bool = False,
-                 stop_at: float | None = None) -> list[dict]:
+                 stop_at: float | None = None, keep_going: bool = False) -> list[dict]:
     """Measure every rung; one dict per rung with tokens/s, speed-up over fp32 and MFU.
 
     ``peak`` (FLOP/s) defaults to the GPU's bf16 dense datasheet peak, or on a CPU to the
@@ -128,7 +128,8 @@ def speed_ladder(config: GPT2Config, batch: int, seq_len: int, steps: int = 10, 
     matmul achieves, not to a datasheet). ``shards`` and ``max_seconds`` go to :func:`measure`.
     ``shrink_on_oom`` measures a rung that runs out of memory again at half the batch (each
     row says its ``batch``); rungs not begun by ``stop_at`` (a ``time.perf_counter()`` time)
-    are skipped.
+    are skipped. ``keep_going`` reports a rung that raises as failed, with the error, and goes
+    on without its speed-up, as for a skipped rung.
     """
     if peak is None:
         peak = peak_flops(device, "bf16") or measure_matmul_flops(device)
@@ -139,10 +140,11 @@ def speed_ladder(config: GPT2Config, batch: int, seq_len: int, steps: int = 10, 
             reason = "out of time (the caller's time cap)"
         row = {"rung": label, "skipped": reason}
         if reason is None:
+            before = settings
             if field:
                 settings = replace(settings, **{field: True})
             t0 = time.perf_counter()
-            b = batch if field in _FRESH_BATCH else fits
+            b, retry = (batch if field in _FRESH_BATCH else fits), shrink_on_oom
             while True:
                 try:
                     row.update(measure(config, settings, b, seq_len, steps, warmup, device, shards=shards,
@@ -151,8 +153,13 @@ def speed_ladder(config: GPT2Config, batch: int, seq_len: int, steps: int = 10, 
                     break
                 except torch.cuda.OutOfMemoryError:
                     row["skipped"] = f"out of memory at batch {b}"
+                except Exception as e:
+                    if not keep_going:
+                        raise
+                    first = (str(e).strip().splitlines() or [""])[0][:300]
+                    row["skipped"], settings, retry = f"failed: {type(e).__name__}: {first}", before, False
                 _free(device)  # outside the handler: the failed step's tensors are released by now
-                if not shrink_on_oom or b == 1:
+                if not retry or b == 1:
                     break
                 b //= 2
             if row["skipped"] is None:
