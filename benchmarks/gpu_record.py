@@ -59,7 +59,8 @@ from zth.storage import write_json, write_text_atomic  # noqa: E402
 PROG = "benchmarks/gpu_record.py"
 FP32_TOL, BF16_TOL = 1e-4, 2e-2  # CPU-vs-GPU logits: max |difference| / max |CPU logit|
 LECTURE7_TARGET, MFU_TARGET = 1.47, 0.50
-RUNG_SECONDS = 8.0  # timed steps per ladder rung stop after this long (after 3 of them at least)
+RUNG_SECONDS = 6.0  # timed steps per ladder rung stop after this long (after 3 of them at least)
+GRACE_S = 10.0  # a part aims to end this long before its cap, when it is killed
 
 
 @dataclass(frozen=True)
@@ -252,7 +253,7 @@ def part_lecture7(ctx: Context) -> dict:
     if ctx.smoke:  # the same code, tiny shapes, a few steps, fp32 on the CPU
         changes.update(n_layer=1, n_head=2, n_embd=32, block_size=32, batch_size=4, max_steps=6,
                        eval_interval=3, eval_steps=2, log_interval=2, dtype="float32")
-    changes["max_seconds"] = max(5.0, ctx.left() - 20)  # leave time for the last evaluation
+    changes["max_seconds"] = max(5.0, ctx.left() - 10)  # leave time for the last evaluation
     cfg = apply_overrides(cfg, changes)
     run = ctx.run_dir("gpt", f"shakespeare-{ctx.slug}")
     result = train(cfg, run, progress=False, command=ctx.command, preset_name="shakespeare")
@@ -278,7 +279,7 @@ def part_llama(ctx: Context) -> dict:
     if ctx.smoke:
         changes.update(vocab_size=300, max_steps=4, eval_interval=2, eval_steps=1, batch_size=2, seq_len=32,
                        total_batch_tokens=64)
-    changes["max_seconds"] = max(5.0, ctx.left() - 15)
+    changes["max_seconds"] = max(5.0, ctx.left() - 10)
     cfg = apply_overrides(PRESETS["stories260K"].copy(), changes)
     data = prepare_stories(cfg.model.vocab_size, cfg.data.train_text, cfg.data.val_text)
     run = ctx.run_dir("llama", f"stories260K-{ctx.slug}")
@@ -348,7 +349,7 @@ def part_lecture9(ctx: Context) -> dict:
     train_files = find_shards(shards, "train")
     speed_ladder(config, batch, seq_len, steps, warmup, ctx.device, peak=peak, progress=progress,
                  shards=train_files, max_seconds=RUNG_SECONDS, shrink_on_oom=True, keep_going=True,
-                 stop_at=time.perf_counter() + ctx.left() - (5 if ctx.smoke else 50))
+                 stop_at=time.perf_counter() + ctx.left() - (5 if ctx.smoke else 20))
     shutil.rmtree(shards, ignore_errors=True)
     return summary()
 
@@ -404,6 +405,8 @@ def _parser() -> ArgumentParser:
                     help=f"run only these parts ({', '.join(PARTS)}); the record keeps the others' results")
     ap.add_argument("--smoke", action="store_true", help="the same code on the CPU: tiny shapes, a few steps")
     ap.add_argument("--device", default="cuda", help="the GPU (default cuda; --smoke uses the CPU)")
+    ap.add_argument("--cap", nargs="+", action="extend", default=[], metavar="PART=SECONDS",
+                    help="another time cap for a part (e.g. a rerun with more time: --cap lecture7=240)")
     ap.add_argument("--torchrun", action="store_true",
                     help="with --smoke: run the two-process torchrun check on the CPU (gloo) too")
     ap.add_argument("--child", choices=list(PARTS), help=argparse.SUPPRESS)  # one part, in this process
@@ -430,7 +433,7 @@ def _missing_data(data_dir: Path, parts: list[str]) -> list[str]:
 def _run_child(name: str, args, command: str, cap: float, log) -> tuple[str, float]:
     """Run part ``name`` in a fresh process, its output teed to the console and the log; returns
     (how it ended, wall seconds)."""
-    deadline = time.time() + cap
+    deadline = time.time() + cap - GRACE_S  # the part's own aim; killed at the cap
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", name, "--out", str(args.out),
            "--data-dir", str(args.data_dir), "--device", args.device, "--deadline", f"{deadline:.3f}",
            "--command", command]
@@ -456,7 +459,7 @@ def _run_child(name: str, args, command: str, cap: float, log) -> tuple[str, flo
     reader = threading.Thread(target=tee, daemon=True)
     reader.start()
     try:
-        code = proc.wait(timeout=cap + 10)  # the part stops itself before its deadline; 10 s of grace
+        code = proc.wait(timeout=cap)
         ended = "exit 0" if code == 0 else f"exit {code}"
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)  # the part's process group: it and its workers
@@ -575,6 +578,15 @@ def main(argv: list[str] | None = None) -> int:
             return fail(PROG, f"no CUDA GPU for --device {args.device}; use --smoke to run on the CPU")
     selected = args.only or list(PARTS)
     selected = [p for p in PARTS if p in selected]
+    caps = {name: part.smoke_cap_s if args.smoke else part.cap_s for name, part in CAPS.items()}
+    for item in args.cap:
+        name, _, seconds = item.partition("=")
+        try:
+            caps[name] = float(seconds) if name in caps and float(seconds) > 0 else None
+        except ValueError:
+            caps[name] = None
+        if caps[name] is None:
+            return fail(PROG, f"--cap {item!r}: expected PART=SECONDS with PART one of {', '.join(PARTS)}")
     if missing := _missing_data(args.data_dir, selected):
         return fail(PROG, f"{args.data_dir} lacks {', '.join(missing)} (zth data fetch --all, then copy)")
     try:
@@ -597,9 +609,8 @@ def main(argv: list[str] | None = None) -> int:
     with open(args.out / "gpu_record.log", "a" if args.only else "w", encoding="utf-8") as log:
         log.write(f"$ {command}\n")
         for name in selected:
-            part = CAPS[name]
-            cap = part.smoke_cap_s if args.smoke else part.cap_s
-            print(f"== {name}: {part.what} (cap {cap:.0f} s)", flush=True)
+            cap = caps[name]
+            print(f"== {name}: {CAPS[name].what} (cap {cap:.0f} s)", flush=True)
             started = datetime.now(timezone.utc).isoformat(timespec="seconds")
             ended, wall = _run_child(name, args, command, cap, log)
             result_file = args.out / "_scratch" / f"{name}.json"
