@@ -22,11 +22,12 @@ or runs out of time is recorded as such, with what it measured, and the others g
 ``--data-dir`` is a folder of the course's data as ``zth.data`` verifies it (``tinyshakespeare.txt``,
 ``tinystories/``, and ``tiktoken_cache/`` with tiktoken's GPT-2 files, as ``zth data fetch --all``
 puts into ``ZTH_CACHE_DIR`` and ``TIKTOKEN_CACHE_DIR``); nothing is downloaded. Everything is
-written under ``--out``, laid out as ``results/`` is: ``gpu_record.json`` and ``.md``,
-``gpu_record.log`` (the console), ``gpt/<run>/`` and ``llama/<run>/`` (``metrics.jsonl``,
-``run.json``) and ``gpt2/throughput-<device>.json`` and ``.md``. ``--smoke`` runs the same code on
-the CPU with tiny shapes and a few steps (the test suite does). Exit status: 0 when every part
-ran, 1 when one failed or ran out of time, 2 on bad input.
+written under ``--out``, eight files laid out as ``results/`` is: ``gpu_record.json`` and ``.md``,
+``gpt/<run>/`` and ``llama/<run>/`` (``metrics.jsonl``, ``run.json``) and
+``gpt2/throughput-<device>.json`` and ``.md`` (no log file: the console shows everything, and a
+part that fails keeps its last lines of output in ``gpu_record.json``). ``--smoke`` runs the same
+code on the CPU with tiny shapes and a few steps (the test suite does). Exit status: 0 when every
+part ran, 1 when one failed or ran out of time, 2 on bad input.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ import sys
 import threading
 import time
 import traceback
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -61,6 +63,7 @@ FP32_TOL, BF16_TOL = 1e-4, 2e-2  # CPU-vs-GPU logits: max |difference| / max |CP
 LECTURE7_TARGET, MFU_TARGET = 1.47, 0.50
 RUNG_SECONDS = 6.0  # timed steps per ladder rung stop after this long (after 3 of them at least)
 GRACE_S = 10.0  # a part aims to end this long before its cap, when it is killed
+LOG_TAIL = 40  # lines of a part's output kept in the record when it fails
 
 
 @dataclass(frozen=True)
@@ -430,9 +433,9 @@ def _missing_data(data_dir: Path, parts: list[str]) -> list[str]:
     return sorted(set(missing))
 
 
-def _run_child(name: str, args, command: str, cap: float, log) -> tuple[str, float]:
-    """Run part ``name`` in a fresh process, its output teed to the console and the log; returns
-    (how it ended, wall seconds)."""
+def _run_child(name: str, args, command: str, cap: float) -> tuple[str, float, list[str]]:
+    """Run part ``name`` in a fresh process (its own process group), its output shown on the
+    console; returns how it ended, its wall seconds and its last lines of output."""
     deadline = time.time() + cap - GRACE_S  # the part's own aim; killed at the cap
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", name, "--out", str(args.out),
            "--data-dir", str(args.data_dir), "--device", args.device, "--deadline", f"{deadline:.3f}",
@@ -446,15 +449,16 @@ def _run_child(name: str, args, command: str, cap: float, log) -> tuple[str, flo
     if name == "check":  # deterministic cuBLAS for the exact-resume round trip
         env["CUBLAS_WORKSPACE_CONFIG"] = ":4096:8"
     t0 = time.perf_counter()
+    group = {"process_group": 0} if sys.version_info >= (3, 11) else {"preexec_fn": os.setpgrp}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
+                            **group)  # a process group, not a session: whoever ends us ends it too
+    tail: deque[str] = deque(maxlen=LOG_TAIL)
 
     def tee() -> None:
         for line in proc.stdout:
             sys.stdout.write(f"[{name}] {line}")
             sys.stdout.flush()
-            log.write(f"[{name}] {line}")
-            log.flush()
+            tail.append(line.rstrip("\n"))
 
     reader = threading.Thread(target=tee, daemon=True)
     reader.start()
@@ -462,11 +466,13 @@ def _run_child(name: str, args, command: str, cap: float, log) -> tuple[str, flo
         code = proc.wait(timeout=cap)
         ended = "exit 0" if code == 0 else f"exit {code}"
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)  # the part's process group: it and its workers
-        proc.wait()
         ended = f"killed after its cap of {cap:.0f} s"
+    finally:
+        if proc.poll() is None:  # out of time, or this process is being stopped
+            os.killpg(proc.pid, signal.SIGKILL)  # the part's process group: it and its workers
+            proc.wait()
     reader.join(timeout=10)
-    return ended, time.perf_counter() - t0
+    return ended, time.perf_counter() - t0, list(tail)
 
 
 def _environment(device: str, command: str) -> dict:
@@ -606,27 +612,33 @@ def main(argv: list[str] | None = None) -> int:
            "parts": {k: v for k, v in previous.get("parts", {}).items() if k not in selected}}
     t0 = time.perf_counter()
     shutil.rmtree(args.out / "_scratch", ignore_errors=True)
-    with open(args.out / "gpu_record.log", "a" if args.only else "w", encoding="utf-8") as log:
-        log.write(f"$ {command}\n")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the running part too (finally)
+    try:
         for name in selected:
-            cap = caps[name]
-            print(f"== {name}: {CAPS[name].what} (cap {cap:.0f} s)", flush=True)
-            started = datetime.now(timezone.utc).isoformat(timespec="seconds")
-            ended, wall = _run_child(name, args, command, cap, log)
-            result_file = args.out / "_scratch" / f"{name}.json"
-            result = json.loads(result_file.read_text()) if result_file.is_file() else {}
-            if result.get("status") != "ok":
-                result["error"] = result.get("error") or f"the part ended without a result ({ended})"
-                result["status"] = "failed" if "exit" in ended else "out of time"
-            if result.get("run"):  # a part that was killed leaves its checkpoints
-                _drop_checkpoints([args.out / result["run"]])
-            result.update(wall_s=round(wall, 1), cap_s=cap, ended=ended, command=command, git=rec["git"],
-                          started_at=started)
-            rec["parts"][name] = result
+            rec["parts"][name] = _run_part(name, args, command, caps[name], rec["git"])
             _write(rec, args.out, t0)
-    shutil.rmtree(args.out / "_scratch", ignore_errors=True)
+    finally:
+        shutil.rmtree(args.out / "_scratch", ignore_errors=True)
     print(record_markdown(_write(rec, args.out, t0)))
     return 0 if all(rec["parts"][n]["status"] == "ok" for n in selected) else 1
+
+
+def _run_part(name: str, args: argparse.Namespace, command: str, cap: float, git: str) -> dict:
+    """Run one part in its own process and return its entry in the record."""
+    print(f"== {name}: {CAPS[name].what} (cap {cap:.0f} s)", flush=True)
+    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    ended, wall, tail = _run_child(name, args, command, cap)
+    result_file = args.out / "_scratch" / f"{name}.json"
+    result = json.loads(result_file.read_text()) if result_file.is_file() else {}
+    if result.get("status") != "ok":
+        result["error"] = result.get("error") or f"the part ended without a result ({ended})"
+        result["status"] = "failed" if "exit" in ended else "out of time"
+    if result.get("status") != "ok" or result.get("ok") is False:
+        result["log_tail"] = tail  # what went wrong, where no log file comes back
+    if result.get("run"):  # a part that was killed leaves its checkpoints
+        _drop_checkpoints([args.out / result["run"]])
+    result.update(wall_s=round(wall, 1), cap_s=cap, ended=ended, command=command, git=git, started_at=started)
+    return result
 
 
 def _write(rec: dict, out: Path, t0: float) -> dict:

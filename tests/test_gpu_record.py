@@ -66,17 +66,18 @@ def test_every_part_runs_and_writes_a_handful_of_files(smoke):
     gpt_run, llama_run = (next(p.parent.name for p in out.glob(f"{f}/*/run.json")) for f in ("gpt", "llama"))
     slug = gpt_run.removeprefix("smoke-shakespeare-")
     assert files == sorted([
-        "gpu_record.json", "gpu_record.log", "gpu_record.md",
+        "gpu_record.json", "gpu_record.md",
         f"gpt/{gpt_run}/metrics.jsonl", f"gpt/{gpt_run}/run.json",
         f"gpt2/throughput-smoke-{slug}.json", f"gpt2/throughput-smoke-{slug}.md",
         f"llama/{llama_run}/metrics.jsonl", f"llama/{llama_run}/run.json",
-    ])  # no checkpoints, no scratch, at most two folders deep
+    ])  # eight files (what the GPU tool brings back at most), no checkpoints, at most two folders deep
 
     rec = json.loads((out / "gpu_record.json").read_text())
     assert rec["smoke"] and rec["git"] and rec["torch"] == torch.__version__ and "--smoke" in rec["command"]
     assert list(rec["parts"]) == ["check", "lecture7", "llama", "lecture9"]
     for name, part in rec["parts"].items():
         assert part["status"] == "ok" and part["wall_s"] <= part["cap_s"], (name, part)
+        assert "log_tail" not in part and "error" not in part
     check = rec["parts"]["check"]
     assert check["ok"] and check["resume"]["equal"] and check["resume"]["repeat_equal"]
     assert check["logits_fp32"]["max_abs_diff"] == 0.0  # the CPU against itself
