@@ -260,9 +260,8 @@ def part_lecture7(ctx: Context) -> dict:
     cfg = apply_overrides(cfg, changes)
     run = ctx.run_dir("gpt", f"shakespeare-{ctx.slug}")
     result = train(cfg, run, progress=False, command=ctx.command, preset_name="shakespeare")
-    params = sum(p.numel() for p in result.model.parameters())
     best = result.best_val_loss
-    return {"run": str(run.relative_to(ctx.out)), "params": params, "steps": result.step,
+    return {"run": str(run.relative_to(ctx.out)), "params": result.model.num_params(), "steps": result.step,
             "max_steps": cfg.train.max_steps, "finished": result.step >= cfg.train.max_steps,
             "best_val_loss": best, "best_step": result.best_step, "final_val_loss": result.final.get("val"),
             "run_wall_s": result.elapsed_s, "tokens_per_s": result.tokens_per_s, "dtype": cfg.train.dtype,
@@ -299,10 +298,9 @@ def part_llama(ctx: Context) -> dict:
         a, b = model(idx)[0], back(idx)[0]
     return {"run": str(run.relative_to(ctx.out)), "params": model.num_params(), "steps": result.step,
             "max_steps": cfg.train.max_steps, "best_val_loss": result.best_val_loss,
-            "run_wall_s": result.elapsed_s,
-            "tokens_per_s": result.tokens_per_s, "export_bytes": size, "weights_equal": same_weights,
-            "logits_equal": torch.equal(a, b), "max_abs_diff": (a - b).abs().max().item(),
-            "ok": same_weights and torch.equal(a, b)}
+            "run_wall_s": result.elapsed_s, "tokens_per_s": result.tokens_per_s, "export_bytes": size,
+            "weights_equal": same_weights, "logits_equal": torch.equal(a, b),
+            "max_abs_diff": (a - b).abs().max().item(), "ok": same_weights and torch.equal(a, b)}
 
 
 def part_lecture9(ctx: Context) -> dict:
