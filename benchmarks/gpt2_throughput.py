@@ -15,7 +15,6 @@ working tree is not a git checkout).
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import re
 import shlex
@@ -29,8 +28,56 @@ import torch
 from zth.gpt2 import GPT2Config
 from zth.gpt2.ladder import Settings, ladder_table, measure, speed_ladder
 from zth.gpt2.train import PRESETS
+from zth.storage import write_json, write_text_atomic
 from zth.sysinfo import device_name, git_revision
 from zth.train.perf import measure_matmul_flops, mfu, peak_flops
+
+__all__ = ["device_slug", "ladder_meta", "main", "mfu_peak", "write_throughput"]
+
+
+def device_slug(name: str) -> str:
+    """A file-name form of a device's name: ``NVIDIA H100 80GB HBM3`` -> ``nvidia-h100-80gb-hbm3``."""
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:60]
+
+
+def mfu_peak(device: str) -> tuple[float, str]:
+    """The FLOP/s that MFU is relative to, and what it is: the GPU's bf16 datasheet peak, or
+    (CPUs, unlisted GPUs) a measured fp32 matmul."""
+    peak = peak_flops(device, "bf16")
+    if peak is not None:
+        return peak, "bf16 dense datasheet peak"
+    return measure_matmul_flops(device), "measured fp32 1024x1024 matmul"
+
+
+def ladder_meta(device: str, model: str, batch: int, seq_len: int, steps: int, warmup: int, peak: float,
+                peak_kind: str, command: str | None = None) -> dict:
+    """What a throughput file records beside its rows (device, command, git revision, versions, shape)."""
+    return {"device": device_name(device), "command": command or shlex.join([sys.executable, *sys.argv]),
+            "git": git_revision() or "unknown", "torch": torch.__version__, "cuda": torch.version.cuda,
+            "python": platform.python_version(), "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+            "model": model, "batch": batch, "seq_len": seq_len, "steps": steps, "warmup": warmup,
+            "peak_flops": peak, "peak_kind": peak_kind}
+
+
+def write_throughput(out: str | Path, meta: dict, rows: list[dict], final: dict | None = None,
+                     prefix: str = "") -> tuple[Path, str]:
+    """Write ``throughput-<device>.json`` and ``.md`` into ``out`` (what the GPT-2 chapter reads);
+    returns the JSON file and the markdown table."""
+    table = ladder_table(rows)
+    if final and final.get("tokens_per_s"):
+        table += (f"\n| all on, batch {final['batch']} | {final['tokens_per_s']:,.0f} | "
+                  f"{final['step_ms']:,.0f} | {final['tokens_per_s'] / rows[0]['tokens_per_s']:.2f}x | "
+                  f"{100 * final['mfu']:.1f}% |")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = f"throughput-{prefix}{device_slug(meta['device'])}"
+    write_json(out / f"{stem}.json", {**meta, "rows": rows, "final": final})
+    m = meta
+    write_text_atomic(out / f"{stem}.md", (
+        f"# GPT-2 {m['model']} throughput on {m['device']}\n\n`{m['command']}` at git {m['git']}, "
+        f"torch {m['torch']}, {m['date']}. Batch {m['batch']} x {m['seq_len']}; MFU relative to the "
+        f"{m['peak_kind']} ({m['peak_flops'] / 1e12:.3g} TFLOP/s).\n\n{table}\n"))
+    return out / f"{stem}.json", table
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,17 +105,10 @@ def main(argv: list[str] | None = None) -> int:
     if seq_len > config.block_size:
         print(f"error: --seq-len {seq_len} exceeds the block size {config.block_size}", file=sys.stderr)
         return 2
-    name = device_name(args.device)
-    peak = peak_flops(args.device, "bf16")
-    peak_kind = "bf16 dense datasheet peak"
-    if peak is None:
-        peak, peak_kind = measure_matmul_flops(args.device), "measured fp32 1024x1024 matmul"
-    print(f"{name} | {args.model} B={batch} T={seq_len} | MFU vs {peak_kind} = {peak / 1e12:.3g} TFLOP/s")
-    meta = {"device": name, "command": shlex.join([sys.executable, *sys.argv]),
-            "git": git_revision() or "unknown",
-            "torch": torch.__version__, "python": platform.python_version(),
-            "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "model": args.model, "batch": batch,
-            "seq_len": seq_len, "steps": steps, "warmup": warmup, "peak_flops": peak, "peak_kind": peak_kind}
+    peak, peak_kind = mfu_peak(args.device)
+    meta = ladder_meta(args.device, args.model, batch, seq_len, steps, warmup, peak, peak_kind)
+    print(f"{meta['device']} | {args.model} B={batch} T={seq_len} | MFU vs {peak_kind} = "
+          f"{peak / 1e12:.3g} TFLOP/s")
     rows: list[dict] = []
 
     def report(row: dict | None = None, final: dict | None = None) -> str:
@@ -77,22 +117,9 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(row)
             print(f"  {row['rung']:<20} " + (f"{row['tokens_per_s']:>12,.0f} tok/s" if row.get("tokens_per_s")
                                              else f"skipped: {row['skipped']}"), flush=True)
-        table = ladder_table(rows)
-        if final and final.get("tokens_per_s"):
-            table += (f"\n| all on, batch {final['batch']} | {final['tokens_per_s']:,.0f} | "
-                      f"{final['step_ms']:,.0f} | {final['tokens_per_s'] / rows[0]['tokens_per_s']:.2f}x | "
-                      f"{100 * final['mfu']:.1f}% |")
         if args.out:
-            out = Path(args.out)
-            out.mkdir(parents=True, exist_ok=True)
-            slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:60]
-            record = {**meta, "rows": rows, "final": final}
-            (out / f"throughput-{slug}.json").write_text(json.dumps(record, indent=1) + "\n")
-            (out / f"throughput-{slug}.md").write_text(
-                f"# GPT-2 {args.model} throughput on {name}\n\n`{meta['command']}` at git {meta['git']}, "
-                f"torch {torch.__version__}, {meta['date']}. Batch {batch} x {seq_len}; MFU relative to the "
-                f"{peak_kind} ({peak / 1e12:.3g} TFLOP/s).\n\n{table}\n")
-        return table
+            return write_throughput(args.out, meta, rows, final)[1]
+        return ladder_table(rows)
 
     t0 = time.perf_counter()
     speed_ladder(config, batch, seq_len, steps, warmup, args.device, args.compile_on_cpu, peak,
