@@ -105,7 +105,7 @@ class Race:
 
 
 def max_loss_difference(a: dict, b: dict) -> float:
-    """The largest |loss difference| between two runs, step by step."""
+    """The largest absolute difference between two runs' losses, step by step."""
     return max(abs(x[0] - y[0]) for x, y in zip(a["history"], b["history"], strict=True))
 
 
