@@ -2,7 +2,7 @@
 
 This is micrograd's ``engine.py`` as the lecture builds it, with three changes: the operands
 are kept in a tuple (a set's order follows memory addresses, so gradient sums would add up in
-an order that changes from run to run), the topological sort is an explicit-stack DFS (no
+an order that depends on where objects sit in memory), the topological sort is an explicit-stack DFS (no
 recursion limit), and numbers outside an operation's domain give ``nan``/``inf`` as PyTorch
 does (see ``zth.micrograd.ieee``). ``zth.micrograd.fast`` is the same engine built for speed.
 """
