@@ -1,75 +1,59 @@
-"""zth.micrograd vs the micrograd 0.1.0 package on micrograd's moons demo, side by side.
+"""zth.micrograd's two engines vs the micrograd 0.1.0 package on micrograd's moons demo.
 
-Each engine runs in its own fresh interpreter, one after the other, on the same demo:
-MLP(2, [16, 16, 1]), make_moons(100, noise=0.1), SVM loss + 1e-4 L2, 100 SGD steps, from the
-same seeds, so both build the same weights and see the same data, given exactly as micrograd's
-demo notebook gives it (numpy rows wrapped in Value). Prints both final (loss, accuracy), the
-largest difference between the two loss trajectories, and the speed-up.
+Each engine runs in its own fresh interpreter, one after the other (``--parallel``: all at
+once), on the same demo: MLP(2, [16, 16, 1]), make_moons(100, noise=0.1), SVM loss + 1e-4 L2,
+100 SGD steps, from the same seeds, so all build the same weights and see the same data (as
+Python floats). Prints each run's wall-clock and CPU seconds and final (loss, accuracy), the
+speed-ups, and checks the loss sequences:
+
+* the lecture engine and the fast engine: equal to the last bit, step by step;
+* micrograd 0.1.0 with each Value's children kept in order (a tuple instead of a set): equal to
+  the last bit as well;
+* micrograd 0.1.0 as published: its children are a set, whose order follows memory addresses,
+  so it adds up some gradients in another order and its losses may differ in the last bits;
+  the largest difference is printed.
 
     pip install -e ".[bench]"   # micrograd==0.1.0
-    python benchmarks/micrograd_moons.py [--steps 100]
+    python benchmarks/micrograd_moons.py [--steps 100] [--parallel]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import random
-import subprocess
 import sys
-import time
 
-import numpy as np
+from zth.micrograd.race import Race, max_loss_difference
 
-
-def run(engine: str, steps: int) -> tuple[list[tuple[float, float]], float, float]:
-    """Train with one engine; returns the (loss, accuracy) history, wall and CPU seconds."""
-    from zth.micrograd import make_moons, train_moons
-
-    np.random.seed(1337)
-    random.seed(1337)
-    X, y = make_moons(n_samples=100, noise=0.1)
-    y = y * 2 - 1
-    if engine == "zth":
-        from zth.micrograd import MLP, Value
-    else:
-        from micrograd.engine import Value
-        from micrograd.nn import MLP
-    model = MLP(2, [16, 16, 1])
-    t0, c0 = time.perf_counter(), time.process_time()
-    history = train_moons(model, X, y, steps=steps, value=Value)
-    return history, time.perf_counter() - t0, time.process_time() - c0
+NAMES = {"lecture": "zth lecture engine", "fast": "zth fast engine", "micrograd": "micrograd 0.1.0",
+         "micrograd-ordered": "micrograd, ordered"}
 
 
-def main() -> None:
+def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=100)
-    ap.add_argument("--engine", choices=["zth", "micrograd"], help=argparse.SUPPRESS)
+    ap.add_argument("--parallel", action="store_true", help="run the engines at the same time")
     args = ap.parse_args()
-    if args.engine:  # one engine, in its own fresh interpreter: print the result as JSON
-        history, seconds, cpu = run(args.engine, args.steps)
-        print(json.dumps({"history": [[float(l), float(a)] for l, a in history],
-                          "seconds": seconds, "cpu": cpu}))
-        return
-    results = {}
-    for engine in ("zth", "micrograd"):
-        out = subprocess.run([sys.executable, __file__, "--engine", engine, "--steps", str(args.steps)],
-                             check=True, capture_output=True, text=True).stdout
-        results[engine] = json.loads(out.strip().splitlines()[-1])
-        r = results[engine]
-        name = "zth.micrograd" if engine == "zth" else "micrograd 0.1.0"
-        print(f"{name:16s} {r['seconds']:8.2f} s wall {r['cpu']:8.2f} s CPU   "
-              f"final loss {r['history'][-1][0]:.6f}  accuracy {r['history'][-1][1]:.0%}", flush=True)
-    ours, theirs = results["zth"]["history"], results["micrograd"]["history"]
-    diff = max(abs(a[0] - b[0]) for a, b in zip(ours, theirs))
-    same_acc = all(a[1] == b[1] for a, b in zip(ours, theirs))
-    print(f"max |loss difference| over {args.steps} steps: {diff:.3e}; accuracies equal: {same_acc}")
-    wall = results["micrograd"]["seconds"] / results["zth"]["seconds"]
-    cpu = results["micrograd"]["cpu"] / results["zth"]["cpu"]
-    print(f"speed-up: {wall:.1f}x wall-clock, {cpu:.1f}x CPU time")
-    if diff > 1e-9 or not same_acc:
-        raise SystemExit("the two engines disagree")
+    results = Race(["fast", "lecture", "micrograd", "micrograd-ordered"], args.steps, args.parallel).results()
+    for engine, r in results.items():
+        loss, acc = r["history"][-1]
+        print(f"{NAMES[engine]:20s} {r['seconds']:8.2f} s wall {r['cpu']:8.2f} s CPU   "
+              f"final loss {loss:.6f}  accuracy {acc:.0%}")
+    fast, lecture, mg, ordered = (results[e] for e in ("fast", "lecture", "micrograd", "micrograd-ordered"))
+    same_lecture = fast["history"] == lecture["history"]
+    same_ordered = fast["history"] == ordered["history"]
+    same_acc = [a for _, a in fast["history"]] == [a for _, a in mg["history"]]
+    print(f"lecture engine == fast engine, every loss and accuracy to the last bit: {same_lecture}")
+    print(f"micrograd (children in order) == fast engine, to the last bit: {same_ordered}")
+    print(f"micrograd 0.1.0 as published: max |loss difference| {max_loss_difference(fast, mg):.3e}, "
+          f"losses identical: {fast['history'] == mg['history']}, accuracies equal: {same_acc}")
+    for key, what in (("seconds", "wall-clock"), ("cpu", "CPU time")):
+        print(f"speed-up over micrograd 0.1.0 ({what}): fast engine {mg[key] / fast[key]:.1f}x, "
+              f"lecture engine {mg[key] / lecture[key]:.2f}x")
+    if not (same_lecture and same_ordered and same_acc):
+        print("the engines disagree", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -10,7 +10,6 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from zth.micrograd.engine import Value
 from zth.micrograd.nn import Module
 
 
@@ -33,11 +32,13 @@ def make_moons(n_samples: int = 100, noise: float | None = None,
 
 
 def svm_loss(model: Module, X: Sequence[Sequence[float]], y: Sequence[int], alpha: float = 1e-4,
-             value: Callable = Value) -> tuple[Value, float]:
+             value: Callable | None = None) -> tuple:
     """Mean hinge loss ``relu(1 - y·score)`` plus ``alpha·Σp²``; returns (loss, accuracy).
 
-    ``y`` holds labels in {-1, +1}. ``value`` wraps the inputs (any micrograd-style class).
+    ``y`` holds labels in {-1, +1}. ``value`` wraps the inputs (any micrograd-style class; by
+    default the class of the model's parameters).
     """
+    value = value or type(model.parameters()[0])
     inputs = [[value(x) for x in row] for row in X]
     scores = [model(row) for row in inputs]
     losses = [(1 + -yi * si).relu() for yi, si in zip(y, scores)]
@@ -47,7 +48,7 @@ def svm_loss(model: Module, X: Sequence[Sequence[float]], y: Sequence[int], alph
     return data_loss + reg_loss, sum(accuracy) / len(accuracy)
 
 
-def train_moons(model: Module, X, y, steps: int = 100, value: Callable = Value,
+def train_moons(model: Module, X, y, steps: int = 100, value: Callable | None = None,
                 callback: Callable[[int, float, float], None] | None = None) -> list[tuple[float, float]]:
     """micrograd's demo loop: full-batch SGD, learning rate decaying 1.0 → 0.1.
 
@@ -61,7 +62,7 @@ def train_moons(model: Module, X, y, steps: int = 100, value: Callable = Value,
     return history
 
 
-def _sgd_step(model: Module, X, y, lr: float, value: Callable) -> tuple[float, float]:
+def _sgd_step(model: Module, X, y, lr: float, value: Callable | None) -> tuple[float, float]:
     """One forward, backward and update; the graph is freed when this returns."""
     loss, acc = svm_loss(model, X, y, value=value)
     model.zero_grad()
