@@ -135,8 +135,8 @@ def test_page_tables_show_values_marks_and_reasons(tmp_path):
     assert _row(md, "moons: final loss")[2:] == ["0.010978", "= 0.010978 (6 decimals)", "0.010978", "✓ met"]
     assert _row(md, "moons: final accuracy")[4:] == ["99%", "✗ missed"]
     assert _row(md, "MLP dev loss")[2:] == ["2.1701", "≤ 2.10", "2.0985", "✓ met"]
-    assert _row(md, "MLP train loss")[4:] == ["2.0585", "no target: shown for context: the target is on dev"]
-    assert _row(md, "MLP test loss")[5] == "✗ not glued: the chapter ran but glued no `mlp_test_loss`"
+    assert _row(md, "MLP train loss")[4:] == ["2.0585", "no target (shown for context: the target is on dev)"]
+    assert _row(md, "MLP test loss")[5] == "✗ not glued (the chapter ran but glued no `mlp_test_loss`)"
     assert _row(md, "counting bigram NLL")[5] == "not yet built"
     assert "\u00a0" in _row(md, "MLP dev loss")[3] or "≤\u00a02.10" in md  # numbers do not break
     chapters = board.chapters_markdown()

@@ -231,7 +231,7 @@ class Mark:
 
     def __str__(self) -> str:
         text = f"{_SYMBOL.get(self.status, '')} {self.status}".strip()
-        return f"{text}: {self.reason}" if self.reason else text
+        return f"{text} ({self.reason})" if self.reason else text
 
 
 @dataclass
