@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from zth.scoreboard import Scoreboard, load_ledger
+from zth.ledger import load_ledger
+from zth.scoreboard import Scoreboard
 
 ROOT = Path(__file__).resolve().parents[1]
 

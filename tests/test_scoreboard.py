@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from zth.ledger import Target, load_ledger
 from zth.runs import read_runs
-from zth.scoreboard import Scoreboard, Target, load_ledger, parse_number
+from zth.scoreboard import Scoreboard, parse_number
 
 ROOT = Path(__file__).resolve().parents[1]
 
