@@ -26,9 +26,9 @@ HERE = Path(__file__).resolve().parent
 PY = "library/"
 PROJECTS: dict[str, tuple[str, str, list[tuple[str, str, str]]]] = {
     "python": ("https://docs.python.org/3/", "3", [
-        *((t, "class", f"{PY}functions.html#{t}") for t in ("int", "float", "bool", "object", "bytearray")),
-        *((t, "class", f"{PY}stdtypes.html#{t}") for t in ("str", "bytes", "dict", "list", "tuple", "set",
-                                                            "frozenset", "range", "memoryview")),
+        *((t, "class", f"{PY}functions.html#{t}") for t in ("int", "float", "bool", "object")),
+        *((t, "class", f"{PY}stdtypes.html#{t}") for t in ("str", "bytes", "bytearray", "dict", "list", "tuple",
+                                                            "set", "frozenset", "range", "memoryview")),
         ("None", "data", f"{PY}constants.html#None"),
         ("pathlib.Path", "class", f"{PY}pathlib.html#pathlib.Path"),
         ("Path", "class", f"{PY}pathlib.html#pathlib.Path"),
