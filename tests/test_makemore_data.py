@@ -178,6 +178,18 @@ def test_train_matches_manual_sgd_and_logs(tmp_path, capsys):
     assert {"loss", "lr", "examples_per_s", "elapsed"} <= records[0].keys()
 
 
+def test_weight_decay_shrinks_weight_matrices_only():
+    """With a zero gradient, each step multiplies a matrix by 1 - lr * wd and leaves vectors alone."""
+    data = _toy_problem()
+    W = torch.ones(10, 5, requires_grad=True)
+    b = torch.ones(5, requires_grad=True)
+    forward = lambda X: (W * 0 + b * 0).sum() + torch.zeros(len(X), 5)  # noqa: E731  (zero gradients)
+    cfg = TrainConfig(steps=3, batch_size=4, lr=0.5, weight_decay=0.1, log_lines=0)
+    train(forward, [W, b], data, cfg, progress=False)
+    torch.testing.assert_close(W.detach(), torch.full((10, 5), (1 - 0.05) ** 3))
+    assert torch.equal(b.detach(), torch.ones(5))
+
+
 def test_train_quiet_and_validates(capsys):
     data = _toy_problem()
     forward, params = _toy_model()

@@ -129,3 +129,24 @@ def test_compare_and_errors():
     p, X, Y = _setup(0, 1, cfg)
     with pytest.raises(ValueError, match="at least 2"):
         ninja.forward(p, X, Y, cfg)
+
+
+def test_training_init_draws_the_same_tensors_and_starts_near_uniform():
+    """``check=False``: the same embedding and first layer, an identity BatchNorm, zero biases,
+    and a first loss near ln(vocab_size) (the lecture's checking init starts far above it)."""
+    cfg = NinjaConfig(n_hidden=200)
+    check = ninja.init_params(cfg, torch.Generator().manual_seed(7))
+    train_p = ninja.init_params(cfg, torch.Generator().manual_seed(7), check=False)
+    assert set(check) == set(train_p)
+    torch.testing.assert_close(train_p["C"], check["C"])
+    torch.testing.assert_close(train_p["W1"], check["W1"])
+    torch.testing.assert_close(train_p["W2"], check["W2"] * 0.1)
+    assert torch.equal(train_p["bngain"], torch.ones(1, 200)) and not train_p["bnbias"].any()
+    assert not train_p["b1"].any() and not train_p["b2"].any()
+    assert all(t.requires_grad and t.is_leaf for t in train_p.values())
+    g = torch.Generator().manual_seed(8)
+    X = torch.randint(0, cfg.vocab_size, (512, cfg.block_size), generator=g)
+    Y = torch.randint(0, cfg.vocab_size, (512,), generator=g)
+    uniform = torch.log(torch.tensor(float(cfg.vocab_size))).item()
+    start = ninja.forward(train_p, X, Y, cfg)[0].item()
+    assert abs(start - uniform) < 0.05 < ninja.forward(check, X, Y, cfg)[0].item() - uniform

@@ -113,6 +113,15 @@ def test_console_script_help_and_doctor(installed):
     assert r.returncode == 0 and r.stdout.startswith("zth ")
 
 
+def test_scoreboard_reads_the_packaged_ledger(installed, tmp_path):
+    """``zth scoreboard`` works outside a checkout: the ledger is package data."""
+    zth = str(installed["bin"] / "zth")
+    none = str(tmp_path / "none")
+    r = run(installed, zth, "scoreboard", "--build", none, "--results", none)
+    assert r.returncode == 0, r.stderr
+    assert "| L3 | MLP dev loss | 2.1701 |" in r.stdout and "not yet run" in r.stdout
+
+
 def test_wheel_builds_with_the_entry_point(installed, tmp_path):
     pytest.importorskip("build", reason="pip install build")
     r = subprocess.run(
@@ -127,5 +136,6 @@ def test_wheel_builds_with_the_entry_point(installed, tmp_path):
         names = z.namelist()
         entry_points = next(z.read(n).decode() for n in names if n.endswith("entry_points.txt"))
     assert "zth/__init__.py" in names and "zth/cli.py" in names and "zth/__main__.py" in names
+    assert "zth/ledger.toml" in names  # the reproduction ledger ships as package data
     assert "zth = zth.cli:main" in entry_points
     assert not [n for n in names if n.startswith(("tests/", "book/", "benchmarks/"))]

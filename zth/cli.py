@@ -207,7 +207,7 @@ def _cmd_scoreboard(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     board = Scoreboard.from_build(args.build, args.results)
-    print(board.chapters_markdown(), board.headlines_markdown(), board.runs_markdown(), sep="\n\n")
+    print(board.markdown())
     return 0
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,13 +44,14 @@ class Run:
         rows = [r for r in self.metrics if _number(r.get(name)) and isinstance(r.get("step"), int)]
         return [r["step"] for r in rows], [float(r[name]) for r in rows]
 
-    def best(self, names: Sequence[str], mode: str = "min") -> float | None:
-        """The best (``"min"`` or ``"max"``) value of the first of ``names`` the log has, else None."""
-        for name in names:
-            values = [float(r[name]) for r in self.metrics if _number(r.get(name))]
-            if values:
-                return min(values) if mode == "min" else max(values)
-        return None
+    def best(self, name: str, mode: str = "min") -> float | None:
+        """The best (``"min"`` or ``"max"``) logged value of metric ``name``, else None."""
+        if mode not in ("min", "max"):
+            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
+        values = [float(r[name]) for r in self.metrics if _number(r.get(name))]
+        if not values:
+            return None
+        return min(values) if mode == "min" else max(values)
 
     def last(self, name: str) -> float | None:
         """The last logged value of ``name`` (e.g. ``step`` or ``elapsed``), else None."""

@@ -35,11 +35,15 @@ class NinjaConfig:
     correction: int = 1  # the lecture's Bessel-corrected batch variance; 0 for torch.nn's
 
 
-def init_params(cfg: NinjaConfig, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+def init_params(cfg: NinjaConfig, generator: torch.Generator | None = None,
+                check: bool = True) -> dict[str, torch.Tensor]:
     """The lecture's initialization (4,137 parameters for the default config).
 
     The biases and BatchNorm parameters are drawn small but non-zero on purpose, so that a
-    wrong gradient cannot hide behind a zero.
+    wrong gradient cannot hide behind a zero. ``check=False`` draws the same tensors and then
+    starts as chapter 4's BatchNorm network does, for training: the output layer scaled down
+    to near-uniform predictions (``W2`` × 0.01 overall, ``b2`` = 0), BatchNorm the identity
+    (gain 1, bias 0) and ``b1`` = 0.
     """
     g = generator
     fan_in = cfg.n_embd * cfg.block_size
@@ -52,6 +56,11 @@ def init_params(cfg: NinjaConfig, generator: torch.Generator | None = None) -> d
         "bngain": torch.randn((1, cfg.n_hidden), generator=g) * 0.1 + 1.0,
         "bnbias": torch.randn((1, cfg.n_hidden), generator=g) * 0.1,
     }
+    if not check:
+        p["W2"] *= 0.1
+        p["bngain"] = torch.ones_like(p["bngain"])
+        for name in ("b1", "b2", "bnbias"):
+            p[name] = torch.zeros_like(p[name])
     for t in p.values():
         t.requires_grad_()
     return p

@@ -30,6 +30,8 @@ class TrainConfig:
     """How to train: steps, batch size, learning rate (a number or a function of the step).
 
     ``batch_size=None`` trains on the whole training set at every step (full-batch gradient descent).
+    ``weight_decay`` shrinks every weight matrix (a tensor of two or more dimensions; not the
+    biases or BatchNorm's gain and bias) by a factor ``1 - lr * weight_decay`` after each step.
     """
 
     steps: int = 10_000
@@ -37,6 +39,7 @@ class TrainConfig:
     lr: float | Callable[[int], float] = 0.1
     seed: int = 42  # seeds the minibatch sampler
     log_lines: int = 5  # how many log lines to print (the first and last step included); 0: none
+    weight_decay: float = 0.0
 
     def lr_at(self, step: int) -> float:
         """The learning rate used at ``step`` (0-based)."""
@@ -110,7 +113,7 @@ def train(forward: Forward, parameters: Sequence[torch.Tensor], data: Examples, 
           evals: dict[str, Examples] | None = None, loss_fn: LossFn = F.cross_entropy,
           callback: Callable[[int, float, float], None] | None = None, progress: bool | None = None,
           metrics_path: str | Path | None = None) -> History:
-    """Minibatch SGD: ``p -= lr * p.grad`` for every tensor in ``parameters``.
+    """Minibatch SGD: ``p -= lr * p.grad`` for every tensor in ``parameters`` (and weight decay).
 
     Args:
         forward: maps a batch of inputs ``X[ix]`` to logits.
@@ -159,6 +162,8 @@ def train(forward: Forward, parameters: Sequence[torch.Tensor], data: Examples, 
             with torch.no_grad():
                 for p in parameters:
                     p -= lr * p.grad
+                    if config.weight_decay and p.ndim >= 2:
+                        p *= 1 - lr * config.weight_decay
             hist.loss.append(loss.item())
             hist.lr.append(lr)
             if callback is not None:
