@@ -1,8 +1,9 @@
 """Recorded training runs: ``results/<family>/<run>/`` folders, read back for tables and plots.
 
 The training commands write one folder per run: ``metrics.jsonl`` (one JSON object a line:
-``step``, ``train_loss``, ``val_loss``, ``tokens_per_s``, ``elapsed``, ...) and ``run.json``
-(``device``, ``command``, ``git_rev``, ``preset``, ``started``, ...). The book's "Full run"
+``kind``, ``step``, ``loss``, ``val_loss``, ``tokens_per_s``, ``elapsed_s``, ...; see
+``zth.train.trainer``) and ``run.json`` (``device``, ``command``, ``git_revision``, ``preset``,
+``started_at``, ``config``, ``results``, ...). The book's "Full run"
 sections and the scoreboard read them with :func:`read_runs`; a folder that is missing simply
 yields no runs, and a log line cut off mid-write is skipped.
 """
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from zth.storage import write_text_atomic
 
-__all__ = ["MetricsLog", "Run", "read_metrics", "read_runs", "split_metrics"]
+__all__ = ["MetricsLog", "Run", "read_metrics", "read_runs", "read_throughput", "split_metrics"]
 
 
 def _number(x: object) -> bool:
@@ -37,7 +38,7 @@ class Run:
     @property
     def device(self) -> str:
         """The device the run trained on, as ``run.json`` names it."""
-        return str(self.info.get("device_name") or self.info.get("device") or "unknown device")
+        return str(self.info.get("device") or "unknown device")
 
     def series(self, name: str) -> tuple[list[int], list[float]]:
         """(steps, values) of metric ``name`` over the lines that have both."""
@@ -54,7 +55,7 @@ class Run:
         return min(values) if mode == "min" else max(values)
 
     def last(self, name: str) -> float | None:
-        """The last logged value of ``name`` (e.g. ``step`` or ``elapsed``), else None."""
+        """The last logged value of ``name`` (e.g. ``step`` or ``elapsed_s``), else None."""
         values = [r[name] for r in self.metrics if _number(r.get(name))]
         return values[-1] if values else None
 
@@ -117,3 +118,29 @@ def read_runs(results: str | Path = "results", family: str | None = None) -> lis
             )
         )
     return runs
+
+
+def read_throughput(results: str | Path = "results", family: str = "gpt2") -> list[Run]:
+    """GPU speed ladders of the 124M model (``throughput-<device>.json``, from
+    ``benchmarks/gpt2_throughput.py`` or ``benchmarks/gpu_record.py``) as runs of the
+    ``gpt2-124m`` preset whose one record is the fastest rung measured: its ``tokens_per_s``
+    and ``mfu``. CPU ladders and ladders of other shapes are left out."""
+    runs = []
+    for path in sorted(Path(results).glob(f"{family}/throughput-*.json")):
+        try:
+            rec = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+            continue
+        cpu = str(rec.get("device", "CPU")).startswith("CPU") if isinstance(rec, dict) else True
+        if cpu or rec.get("model") != "gpt2":
+            continue
+        rungs = [r for r in rec.get("rows", []) + [rec.get("final") or {}] if _number(r.get("tokens_per_s"))]
+        if rungs:
+            best = max(rungs, key=lambda r: r["tokens_per_s"])
+            record = {"step": 0, "tokens_per_s": best["tokens_per_s"]}
+            if _number(best.get("mfu")):
+                record["mfu"] = best["mfu"]
+            info = {"device": rec["device"], "preset": "gpt2-124m", "git_revision": rec.get("git")}
+            runs.append(Run(family, path.stem, path, info, [record]))
+    return runs
+

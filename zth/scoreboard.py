@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from zth.ledger import Ledger, Row, Target, load_ledger
-from zth.runs import Run, read_runs
+from zth.runs import Run, read_runs, read_throughput
 
 __all__ = ["Mark", "Scoreboard", "parse_number"]
 
@@ -130,7 +130,8 @@ class Scoreboard:
             runtime = json.loads(path.read_text(encoding="utf-8")).get("runtime")
             if isinstance(runtime, (int, float)):
                 exec_s[path.name.removesuffix(".exec.json")] = float(runtime)
-        return cls(glue, built, exec_s, read_runs(results), ledger or load_ledger())
+        runs = read_runs(results) + read_throughput(results)
+        return cls(glue, built, exec_s, runs, ledger or load_ledger())
 
     def value(self, key: str) -> float | None:
         """The parsed number glued under ``key`` (None if absent or not a number)."""
