@@ -89,7 +89,7 @@ END_OF_STORY = "<|endoftext|>"
 
 
 def tinystories_sample(stream: BinaryIO, chars: int, separator: str) -> bytes:
-    """The first stories of a published TinyStories text file, at least ``chars`` characters.
+    r"""The first stories of a published TinyStories text file, at least ``chars`` characters.
 
     The published files (``TinyStories-train.txt``, ``TinyStories-valid.txt``) hold one story
     after another, each followed by a line ``<|endoftext|>``. The sample keeps every other line
