@@ -4,7 +4,7 @@ A run folder holds ``last.pt`` (everything needed to resume exactly: model, opti
 the data sources' positions and every random generator's state), ``best.pt`` (the model
 with the lowest validation loss so far, for sampling and export) and, if asked, numbered
 snapshots ``ckpt_NNNNNN.pt``. A checkpoint is a dict of tensors and plain values under the
-format tag :data:`FORMAT`, written atomically and read back with ``weights_only=True``
+format tag ``FORMAT`` (``zth.train/1``), written atomically and read back with ``weights_only=True``
 (``zth.storage``): loading a file cannot run code. Files of zth's earlier formats are refused
 with a message that says so, never half-read.
 """
