@@ -176,8 +176,8 @@ def test_gpu_speed_ladders_count_as_runs_of_the_124m_preset(tmp_path):
             {"rung": "+ flash", "tokens_per_s": 5000.0, "mfu": 0.45}]
     (folder / "throughput-nvidia-h200.json").write_text(json.dumps(
         {"device": "NVIDIA H200", "model": "gpt2", "git": "abc", "rows": rows, "final": None}))
-    (folder / "throughput-cpu.json").write_text(json.dumps({"device": "CPU (x)", "model": "gpt2", "rows": rows}))
-    (folder / "throughput-tiny.json").write_text(json.dumps({"device": "NVIDIA H200", "model": "tiny", "rows": rows}))
+    for name, device, model in (("cpu", "CPU (x)", "gpt2"), ("tiny", "NVIDIA H200", "tiny")):
+        (folder / f"throughput-{name}.json").write_text(json.dumps({"device": device, "model": model, "rows": rows}))
     runs = read_throughput(tmp_path)
     assert [r.name for r in runs] == ["throughput-nvidia-h200"]
     assert runs[0].best("tokens_per_s", "max") == 5000.0 and runs[0].best("mfu", "max") == 0.45
