@@ -177,7 +177,8 @@ def test_gpu_speed_ladders_count_as_runs_of_the_124m_preset(tmp_path):
     (folder / "throughput-nvidia-h200.json").write_text(json.dumps(
         {"device": "NVIDIA H200", "model": "gpt2", "git": "abc", "rows": rows, "final": None}))
     for name, device, model in (("cpu", "CPU (x)", "gpt2"), ("tiny", "NVIDIA H200", "tiny")):
-        (folder / f"throughput-{name}.json").write_text(json.dumps({"device": device, "model": model, "rows": rows}))
+        rec = {"device": device, "model": model, "rows": rows}
+        (folder / f"throughput-{name}.json").write_text(json.dumps(rec))
     runs = read_throughput(tmp_path)
     assert [r.name for r in runs] == ["throughput-nvidia-h200"]
     assert runs[0].best("tokens_per_s", "max") == 5000.0 and runs[0].best("mfu", "max") == 0.45
