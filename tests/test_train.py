@@ -74,6 +74,10 @@ def test_lr_at_follows_the_config():
     constant = replace(cfg, lr_schedule="constant")
     assert lr_at(0, constant) == pytest.approx(1e-4) and lr_at(60, constant) == lr_at(500, constant) == 1e-3
     assert lr_at(60, replace(cfg, decay_steps=60)) == pytest.approx(1e-4)
+    linear = replace(cfg, lr_schedule="linear")
+    assert lr_at(0, linear) == lr_at(0, cfg) and lr_at(10, linear) == pytest.approx(1e-3)
+    assert lr_at(35, linear) == pytest.approx(1e-3 - 0.25 * 9e-4) and lr_at(60, linear) == pytest.approx(5.5e-4)
+    assert lr_at(110, linear) == pytest.approx(1e-4) and lr_at(200, linear) == pytest.approx(1e-4)
 
 
 def test_weight_decay_only_on_2d_parameters():
@@ -170,7 +174,7 @@ def test_overrides_parse_by_field_type_across_model_train_and_data():
     assert new.train.fused_adamw is False and cfg.model.n_layer == 2  # the original is untouched
     for bad, match in [(["n_layer=six"], "expects int"), (["nope=1"], "unknown config key"),
                        (["n_layer"], "key=value"), (["compile=maybe"], "true or false"),
-                       (["n_head=5"], "divisible"), (["lr_schedule=linear"], "lr_schedule"),
+                       (["n_head=5"], "divisible"), (["lr_schedule=exponential"], "lr_schedule"),
                        (["lr=inf"], "finite"), (["lr=nan"], "finite"), (["lr=-1"], "positive"),
                        (["optimizer=sgd"], "optimizer")]:
         with pytest.raises(ConfigError, match=match):

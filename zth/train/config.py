@@ -40,7 +40,7 @@ class TrainConfig:
     max_steps: int = 5000
     lr: float = 3e-4  # the peak learning rate
     min_lr: float = 0.0  # where the cosine ends
-    lr_schedule: str = "cosine"  # "cosine" (warmup, then cosine to min_lr) or "constant" (warmup, then lr)
+    lr_schedule: str = "cosine"  # after warmup: "cosine" or "linear" down to min_lr, or "constant"
     warmup_steps: int = 0
     decay_steps: int = 0  # the cosine reaches min_lr at this step; 0: max_steps
     optimizer: str = "adamw"  # "adamw", or "muon" (Muon on hidden matrices, AdamW on the rest)
@@ -74,7 +74,8 @@ class TrainConfig:
             (min(self.seq_len, self.total_batch_tokens) >= 0, "seq_len and total_batch_tokens must be >= 0"),
             (self.lr > 0 and self.muon_lr > 0, "lr and muon_lr must be positive"),
             (0 <= self.min_lr <= self.lr, f"min_lr must lie in [0, lr], got {self.min_lr}"),
-            (self.lr_schedule in ("cosine", "constant"), "lr_schedule must be 'cosine' or 'constant'"),
+            (self.lr_schedule in ("cosine", "linear", "constant"),
+             "lr_schedule must be 'cosine', 'linear' or 'constant'"),
             (self.optimizer in ("adamw", "muon"), "optimizer must be 'adamw' or 'muon'"),
             (min(self.warmup_steps, self.decay_steps) >= 0, "warmup_steps and decay_steps must be >= 0"),
             (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1, "beta1 and beta2 must lie in [0, 1)"),

@@ -16,7 +16,7 @@ import torch.nn as nn
 
 from zth.train.config import ConfigError, TrainConfig
 
-__all__ = ["configure_adamw", "configure_optimizers", "cosine_lr", "lr_at"]
+__all__ = ["configure_adamw", "configure_optimizers", "cosine_lr", "hidden_matrices", "linear_lr", "lr_at"]
 
 
 def configure_adamw(params: list[nn.Parameter], lr: float, weight_decay: float = 0.1,
@@ -84,10 +84,20 @@ def cosine_lr(step: int, max_lr: float, min_lr: float, warmup_steps: int, max_st
     return min_lr + 0.5 * (1.0 + math.cos(math.pi * ratio)) * (max_lr - min_lr)
 
 
+def linear_lr(step: int, max_lr: float, min_lr: float, warmup_steps: int, max_steps: int) -> float:
+    """Linear warmup to ``max_lr``, then a straight line down to ``min_lr`` at ``max_steps``."""
+    if step < warmup_steps:
+        return max_lr * (step + 1) / warmup_steps
+    if step >= max_steps or max_steps <= warmup_steps:
+        return min_lr
+    return max_lr + (min_lr - max_lr) * (step - warmup_steps) / (max_steps - warmup_steps)
+
+
 def lr_at(step: int, cfg: TrainConfig) -> float:
-    """The learning rate of optimizer step ``step`` (from 0): warmup, then cosine or constant.
+    """The learning rate of optimizer step ``step`` (from 0): warmup, then cosine, linear or constant.
 
     ``"constant"`` is the cosine that ends where it starts, at ``lr``.
     """
-    end = cfg.min_lr if cfg.lr_schedule == "cosine" else cfg.lr
-    return cosine_lr(step, cfg.lr, end, cfg.warmup_steps, cfg.decay_steps or cfg.max_steps)
+    end = cfg.lr if cfg.lr_schedule == "constant" else cfg.min_lr
+    decay = linear_lr if cfg.lr_schedule == "linear" else cosine_lr
+    return decay(step, cfg.lr, end, cfg.warmup_steps, cfg.decay_steps or cfg.max_steps)
