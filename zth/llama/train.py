@@ -47,10 +47,12 @@ class StoryData:
 
 PRESETS: dict[str, RunConfig] = {
     # llama2.c's 260K shape with a 256-token context and an untied output matrix (292,800
-    # parameters), which learns much faster in a short run; about two minutes of one CPU core
+    # parameters), which learns much faster in a short run; about two minutes of one CPU core.
+    # Measured at this budget (400 steps of 2,048 tokens): a 50-step warmup and a cosine down to
+    # 1e-4 reach val 3.03, against 3.15 with 10 steps of warmup and a floor of 1e-3
     "stories260K": RunConfig(replace(MODEL_PRESETS["stories260K"], max_seq_len=256, tie_embeddings=False),
                              TrainConfig(total_batch_tokens=2048, batch_size=8, seq_len=256, max_steps=400,
-                                         lr=1e-2, min_lr=1e-3, warmup_steps=10, weight_decay=0.1,
+                                         lr=1e-2, min_lr=1e-4, warmup_steps=50, weight_decay=0.1,
                                          eval_interval=100, eval_steps=8, log_interval=100), StoryData()),
 }
 
