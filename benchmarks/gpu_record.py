@@ -417,8 +417,7 @@ def _parser() -> ArgumentParser:
 
 
 def _missing_data(data_dir: Path, parts: list[str]) -> list[str]:
-    from zth.data import REGISTRY
-    from zth.doctor import TIKTOKEN_FILES
+    from zth.data import REGISTRY, TIKTOKEN_FILES
 
     missing = [REGISTRY[n].filename for p in parts for n in CAPS[p].datasets
                if not (data_dir / REGISTRY[n].filename).is_file()]

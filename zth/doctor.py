@@ -13,10 +13,8 @@ from pathlib import Path
 import zth
 from zth import data, sysinfo
 
-__all__ = ["TIKTOKEN_FILES", "Check", "checks", "report", "tiktoken_cache_dir"]
+__all__ = ["Check", "checks", "report", "tiktoken_cache_dir"]
 
-#: The files tiktoken downloads for each encoding the course uses: ``{URL: sha256}`` (see ``zth.data``).
-TIKTOKEN_FILES = data.TIKTOKEN_FILES
 tiktoken_cache_dir = data.tiktoken_cache_dir
 
 #: Optional packages worth reporting: (distribution, what needs it).
@@ -69,7 +67,7 @@ def _tiktoken() -> list[Check]:
     set_by = "TIKTOKEN_CACHE_DIR" in os.environ
     how = "TIKTOKEN_CACHE_DIR" if set_by else "default; TIKTOKEN_CACHE_DIR moves it"
     out = [("tiktoken", True, f"{version}; looks for its files in {cache} ({how})")]
-    for enc in TIKTOKEN_FILES:
+    for enc in data.TIKTOKEN_FILES:
         state, detail = data.tiktoken_state(enc)
         out.append((f"tiktoken {enc}", state == "present", detail))
     return out
