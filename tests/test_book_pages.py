@@ -14,6 +14,7 @@ import yaml
 from book_toc import ROOT, chapters
 
 sys.path.insert(0, str(ROOT / "book" / "_ext"))
+pytest.importorskip("sphinx", reason="the book extension needs the book extras (pip install -e .[book])")
 import zth_pages  # noqa: E402
 
 CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
