@@ -47,7 +47,7 @@ PRESETS: dict[str, RunConfig] = {
     "book": RunConfig(_m(block_size=64, n_embd=128, n_head=4, n_layer=2, dropout=0.0), TrainConfig(
         batch_size=32, max_steps=1500, lr=3.5e-3, min_lr=3e-5, lr_schedule="linear", warmup_steps=100,
         weight_decay=0.1, beta2=0.999, grad_clip=1.0, fused_adamw=True, eval_interval=500, eval_steps=20,
-        final_eval_steps=50, log_interval=50), CharData()),
+        final_eval_steps=50, log_interval=100), CharData()),
     # nanoGPT's documented CPU recipe (train_shakespeare_char.py with the README's CPU overrides)
     "nanogpt-cpu": RunConfig(_m(block_size=64, n_embd=128, n_head=4, n_layer=4, dropout=0.0), TrainConfig(
         batch_size=12, max_steps=2000, lr=1e-3, min_lr=1e-4, warmup_steps=100, weight_decay=0.1, beta2=0.99,
