@@ -100,9 +100,6 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     data: Any = None  # the front-end's data options (a dataclass), if it has any
 
-    def parts(self) -> list[Any]:
-        return [p for p in (self.model, self.train, self.data) if p is not None]
-
     def to_dict(self) -> dict:
         """Plain values (what ``run.json`` and checkpoints store)."""
         return {name: dataclasses.asdict(part) for name, part in
