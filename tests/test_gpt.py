@@ -122,9 +122,9 @@ def test_rotary_scores_depend_only_on_relative_position():
     q, k = torch.randn(8), torch.randn(8)
 
     def score(i, j):
-        qs, ks = torch.zeros(1, 1, 16, 8), torch.zeros(1, 1, 16, 8)
-        qs[0, 0, i], ks[0, 0, j] = q, k
-        return (rot(qs)[0, 0, i] @ rot(ks)[0, 0, j]).item()
+        qs, ks = torch.zeros(1, 16, 1, 8), torch.zeros(1, 16, 1, 8)  # (B, T, nh, hs)
+        qs[0, i, 0], ks[0, j, 0] = q, k
+        return (rot(qs)[0, i, 0] @ rot(ks)[0, j, 0]).item()
 
     assert score(5, 2) == pytest.approx(score(12, 9), abs=1e-5)
     assert score(3, 3) == pytest.approx((q @ k).item(), abs=1e-5)  # zero offset: no rotation
@@ -246,7 +246,7 @@ def test_resume_equals_an_uninterrupted_run(tmp_path):
     assert resumed.step == full.step == 24 and not resumed.interrupted
     for k, v in full.model.state_dict().items():
         assert torch.equal(v, resumed.model.state_dict()[k]), k
-    strip = lambda rs: [{k: r[k] for k in r if k not in ("elapsed_s", "tokens_per_s")} for r in rs]
+    strip = lambda rs: [{k: r[k] for k in r if k not in ("elapsed_s", "train_s", "tokens_per_s")} for r in rs]
     assert strip(read_metrics(tmp_path / "split" / "metrics.jsonl")) == strip(read_metrics(tmp_path / "full" /
                                                                                           "metrics.jsonl"))
     assert load_checkpoint(tmp_path / "full")["best_val_loss"] == full.best_val_loss
@@ -321,9 +321,9 @@ def test_training_and_sampling_commands_end_to_end(tmp_path, capsys):
     assert {"device", "git_revision", "started_at", "wall_s", "config"} <= run.keys()
     evals = [r for r in read_metrics(out / "metrics.jsonl") if r["kind"] == "eval"]
     assert [r["step"] for r in evals] == [0, 10, 20] and evals[-1]["val_loss"] < evals[0]["val_loss"]
-    assert {"train_loss", "val_loss", "tokens", "elapsed_s"} <= evals[-1].keys()
+    assert {"train_loss", "val_loss", "tokens", "elapsed_s", "train_s"} <= evals[-1].keys()
     trains = [r for r in read_metrics(out / "metrics.jsonl") if r["kind"] == "train"]
-    assert {"loss", "lr", "grad_norm", "tokens_per_s", "tokens", "elapsed_s"} <= trains[-1].keys()
+    assert {"loss", "lr", "grad_norm", "tokens_per_s", "tokens", "elapsed_s", "train_s"} <= trains[-1].keys()
     capsys.readouterr()
     assert sample_main([str(out), "--tokens", "50", "--prompt", "KING", "--device", "cpu"]) == 0
     text = capsys.readouterr().out

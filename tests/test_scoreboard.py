@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from zth.ledger import Target, load_ledger
-from zth.runs import read_runs
+from zth.runs import read_runs, time_to_loss
 from zth.scoreboard import Scoreboard, parse_number
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,6 +87,18 @@ def test_read_runs_tolerates_missing_run_json_and_odd_lines(tmp_path):
     assert run.last("step") == 2
     assert read_runs(tmp_path / "nothing-here") == []
     assert read_runs(tmp_path, family="gpt") == [] and len(read_runs(tmp_path, family="gpt2")) == 1
+
+
+def test_time_to_loss_reads_the_training_clock_of_the_first_evaluation_at_the_target():
+    log = [{"kind": "eval", "step": 0, "val_loss": 4.0, "train_s": 0.0},
+           {"kind": "train", "step": 2, "loss": 1.0, "train_s": 0.75},  # a train loss never counts
+           {"kind": "eval", "step": 2, "val_loss": 1.8, "train_s": 0.75},
+           {"kind": "eval", "step": 4, "val_loss": float("nan"), "train_s": 2.0},
+           {"kind": "eval", "step": 6, "val_loss": 1.69, "train_s": 2.75},
+           {"kind": "eval", "step": 8, "val_loss": 1.5, "train_s": 3.5}]
+    assert time_to_loss(log, 1.70) == (2.75, 6) and time_to_loss(log, 1.8) == (0.75, 2)
+    assert time_to_loss(log, 1.0) is None and time_to_loss(log, 1.0, key="loss") is None
+    assert time_to_loss([{"kind": "eval", "step": 3, "val_loss": 1.0}], 1.7) is None  # no clock: no time
 
 
 def test_ledger_names_every_chapter_once():

@@ -18,7 +18,7 @@ import torch
 
 from zth.gpt2 import GPT2, GPT2Config
 from zth.gpt2.shards import write_shards
-from zth.runs import read_metrics
+from zth.runs import read_metrics, split_metrics, time_to_loss
 from zth.storage import CheckpointError, save_checkpoint
 from zth.train import (
     ConfigError,
@@ -197,7 +197,8 @@ def test_resume_equals_uninterrupted_bit_for_bit(tmp_path):
     assert resumed.step == 6 and not resumed.interrupted
     for p, q in zip(full.model.parameters(), b.raw_model.parameters(), strict=True):
         assert torch.equal(p, q)
-    strip = lambda rs: [{k: v for k, v in r.items() if k not in ("elapsed_s", "tokens_per_s")} for r in rs]
+    clocks = ("elapsed_s", "train_s", "tokens_per_s")
+    strip = lambda rs: [{k: v for k, v in r.items() if k not in clocks} for r in rs]
     assert strip(read_metrics(tmp_path / "a" / "metrics.jsonl")) == strip(read_metrics(tmp_path / "b" /
                                                                                       "metrics.jsonl"))
     run = json.loads((tmp_path / "b" / "run.json").read_text())
@@ -205,6 +206,35 @@ def test_resume_equals_uninterrupted_bit_for_bit(tmp_path):
     assert run["results"]["step"] == 6 and run["config"]["model"]["dropout"] == 0.1
     with pytest.raises(CheckpointError, match="different model"):
         make(cfg, replace(dropout, n_embd=16), out=tmp_path / "b").train(resume=True)
+
+
+def test_train_s_counts_the_steps_own_time_and_survives_a_resume(tmp_path):
+    full = make(replace(BASE, max_steps=6), out=tmp_path / "a").train()
+    trains, evals = split_metrics(full.metrics)
+    assert 0 < full.train_s == trains[-1]["train_s"] < full.elapsed_s  # evaluations are left out
+    for a, b in zip([{"train_s": 0.0}] + trains, trains):  # each step adds its own duration
+        assert math.isclose(b["train_s"] - a["train_s"], BASE.total_batch_tokens / b["tokens_per_s"])
+    at_step = {0: 0.0, **{r["step"]: r["train_s"] for r in trains}}
+    assert [e["train_s"] for e in evals] == [at_step[e["step"]] for e in evals]
+    part = make(replace(BASE, max_steps=6), out=tmp_path / "b").train(stop_after=4)
+    resumed = make(replace(BASE, max_steps=6), out=tmp_path / "b").train(resume=True)
+    clock = [r["train_s"] for r in split_metrics(read_metrics(tmp_path / "b" / "metrics.jsonl"))[0]]
+    assert len(clock) == 6 and clock[3] == part.train_s  # the resumed session starts from step 4's clock
+    assert clock[3] < clock[4] < clock[5] == resumed.train_s
+
+
+def test_target_loss_stops_at_the_first_evaluation_that_reaches_it():
+    tc = replace(BASE, max_steps=8, eval_interval=1)
+    evals = split_metrics(make(tc).train().metrics)[1]
+    target = min(e["val_loss"] for e in evals[1:-1])
+    first = next(e for e in evals if e["val_loss"] <= target)
+    assert 0 < first["step"] < 7
+    stopped = make(replace(tc, target_loss=target)).train()
+    assert stopped.step == first["step"] and stopped.final["val"] == first["val_loss"]
+    assert time_to_loss(stopped.metrics, target) == (stopped.train_s, first["step"])
+    assert time_to_loss(stopped.metrics, target / 2) is None
+    with pytest.raises(ConfigError, match="target_loss"):
+        TrainConfig(target_loss=-1.0)
 
 
 def test_best_checkpoint_keeps_the_lowest_val_loss(tmp_path):

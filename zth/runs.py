@@ -18,7 +18,8 @@ from pathlib import Path
 
 from zth.storage import write_text_atomic
 
-__all__ = ["MetricsLog", "Run", "read_metrics", "read_runs", "read_throughput", "split_metrics"]
+__all__ = ["MetricsLog", "Run", "read_metrics", "read_runs", "read_throughput", "split_metrics",
+           "time_to_loss"]
 
 
 def _number(x: object) -> bool:
@@ -81,6 +82,18 @@ def split_metrics(records: Iterable[dict]) -> tuple[list[dict], list[dict]]:
     """(train records, eval records) of a log whose records say their ``kind``."""
     records = list(records)
     return [r for r in records if r.get("kind") == "train"], [r for r in records if r.get("kind") == "eval"]
+
+
+def time_to_loss(records: Iterable[dict], target: float, key: str = "val_loss") -> tuple[float, int] | None:
+    """``(train_s, step)`` of the first evaluation whose ``key`` is at most ``target``; None if none is.
+
+    ``train_s`` is the training time up to that evaluation, evaluations left out (the trainer's
+    clock: the optimizer steps' own durations).
+    """
+    for r in records:
+        if r.get("kind") == "eval" and _number(r.get(key)) and r[key] <= target and _number(r.get("train_s")):
+            return float(r["train_s"]), int(r["step"])
+    return None
 
 
 class MetricsLog:

@@ -57,6 +57,7 @@ class TrainConfig:
     log_interval: int = 10  # a train record every N steps
     checkpoint_interval: int = 0  # also keep ckpt_NNNNNN.pt every N steps; 0: last.pt and best.pt only
     max_seconds: float = 0.0  # stop (and evaluate) after this much training time; 0: no limit
+    target_loss: float = 0.0  # stop at the first evaluation whose val loss is at most this; 0: never
     # hardware and randomness
     seed: int = 1337
     device: str = "auto"  # auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N, mps
@@ -67,9 +68,11 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         finite = all(math.isfinite(getattr(self, n)) for n in ("lr", "min_lr", "muon_lr", "weight_decay",
-                                                               "beta1", "beta2", "grad_clip", "max_seconds"))
+                                                               "beta1", "beta2", "grad_clip", "max_seconds",
+                                                               "target_loss"))
         checks = [
-            (finite, "learning rates, betas, weight_decay, grad_clip and max_seconds must be finite"),
+            (finite, "learning rates, betas, weight_decay, grad_clip, max_seconds and target_loss "
+                     "must be finite"),
             (self.batch_size >= 1 and self.max_steps >= 0, "batch_size must be >= 1 and max_steps >= 0"),
             (min(self.seq_len, self.total_batch_tokens) >= 0, "seq_len and total_batch_tokens must be >= 0"),
             (self.lr > 0 and self.muon_lr > 0, "lr and muon_lr must be positive"),
@@ -82,8 +85,8 @@ class TrainConfig:
             (self.weight_decay >= 0 and self.grad_clip >= 0, "weight_decay and grad_clip must be >= 0"),
             (self.eval_interval >= 0 and self.eval_steps >= 1, "eval_interval must be >= 0, eval_steps >= 1"),
             (self.final_eval_steps >= 0 and self.log_interval >= 1, "log_interval must be >= 1"),
-            (self.checkpoint_interval >= 0 and self.max_seconds >= 0,
-             "checkpoint_interval and max_seconds must be >= 0"),
+            (min(self.checkpoint_interval, self.max_seconds, self.target_loss) >= 0,
+             "checkpoint_interval, max_seconds and target_loss must be >= 0"),
             (self.dtype in ("auto", "float32", "bfloat16", "float16"),
              "dtype must be auto, float32, bfloat16 or float16"),
         ]

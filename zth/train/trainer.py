@@ -9,7 +9,8 @@ GPUs without bf16, fp32 on the CPU unless asked. Every ``eval_interval`` steps i
 loss on each evaluation source and runs the evaluation hooks.
 
 Given an output folder, a run writes ``metrics.jsonl`` (one record per log step and per
-evaluation, the same keys for every model), ``run.json`` (command, device, git revision,
+evaluation, the same keys for every model; ``elapsed_s`` is wall time, ``train_s`` the optimizer
+steps' own time, evaluations left out), ``run.json`` (command, device, git revision,
 times, the resolved configuration, the results), ``best.pt`` and ``last.pt``
 (``zth.train.checkpoint``). Ctrl-C stops after the current step and saves ``last.pt``;
 ``resume=True`` continues from it exactly. A loss that stops being finite ends the run with
@@ -59,6 +60,7 @@ class TrainResult:
     step: int
     tokens_per_s: float  # training tokens per second of training time, this session
     elapsed_s: float  # wall time of all sessions, evaluations included
+    train_s: float  # training time of all sessions: the optimizer steps' own durations, evaluations left out
     interrupted: bool
     metrics: list[dict] = field(default_factory=list)
     meta: dict = field(default_factory=dict)  # what the checkpoints store beside the model (a vocabulary)
@@ -135,6 +137,7 @@ class Trainer:
         self.step, self.tokens_seen, self.best_val, self.best_step = 0, 0, math.inf, -1
         self.history: list[dict] = []
         self.prior_elapsed, self.t0 = 0.0, time.perf_counter()
+        self.train_seconds = 0.0  # the optimizer steps' own durations, all sessions
         self.record = RunRecord(self.out, config, command, preset, self.dist) if self.dist.master else None
         self.metrics_log: MetricsLog | None = None
 
@@ -182,6 +185,7 @@ class Trainer:
         if self.dist.device_type == "cuda":
             torch.cuda.synchronize(device)
         dt = time.perf_counter() - t0
+        self.train_seconds += dt
         self.step += 1
         self.tokens_seen += self.step_tokens
         tps = self.step_tokens / dt
@@ -228,7 +232,7 @@ class Trainer:
                    "best_val_loss": self.best_val, "best_step": self.best_step, "meta": self.meta}
         if name != "best":
             payload.update(optimizers=[opt.state_dict() for opt in self.optimizers], rng=rngs,
-                           tokens=self.tokens_seen, elapsed_s=self.elapsed(),
+                           tokens=self.tokens_seen, elapsed_s=self.elapsed(), train_s=self.train_seconds,
                            train_data=self.train_data.state_dict(), world_size=self.dist.world_size,
                            scaler=self.scaler.state_dict() if self.scaler else None)
         return save_checkpoint(self.out / f"{name}.pt", payload)
@@ -252,6 +256,7 @@ class Trainer:
         except (KeyError, ValueError, RuntimeError, TypeError) as e:
             raise CheckpointError(f"{path} cannot be resumed here ({str(e).splitlines()[0]})") from None
         self.step, self.tokens_seen = ckpt["step"], ckpt["tokens"]
+        self.train_seconds = ckpt.get("train_s", 0.0)  # absent from checkpoints written before the clock
         self.best_val, self.best_step = ckpt["best_val_loss"], ckpt["best_step"]
         set_rng_state(ckpt["rng"][self.dist.rank % len(ckpt["rng"])])
         return ckpt
@@ -259,7 +264,8 @@ class Trainer:
     # -- the loop ---------------------------------------------------------------------------
     def train(self, resume: bool = False, stop_after: int | None = None,
               progress: bool = False) -> TrainResult:
-        """Train until ``max_steps`` (or ``max_seconds``, or Ctrl-C); see the module docstring.
+        """Train until ``max_steps`` (or ``max_seconds``, or an evaluation at ``target_loss``, or
+        Ctrl-C); see the module docstring.
 
         ``resume`` continues from ``out/last.pt``; ``stop_after`` stops after that many steps of
         this session as Ctrl-C would (for tests); ``progress`` shows a bar instead of log lines.
@@ -293,6 +299,9 @@ class Trainer:
                     if evaluated != self.step and (self.step == 0 or due or done):
                         final = self._evaluate_and_save(done, bar)
                         evaluated = self.step
+                        if not done and tc.target_loss and final.get("val", math.inf) <= tc.target_loss:
+                            self.say(f"reached val loss {tc.target_loss:g} at step {self.step}", bar)
+                            done = True
                     if done:
                         break
                     record = self.train_step()
@@ -323,7 +332,8 @@ class Trainer:
                 bar.close()
             tps = self.step_tokens * session_steps / train_time if train_time > 0 else 0.0
             result = TrainResult(self.raw_model, self.config, self.best_val, self.best_step, final, self.step,
-                                 tps, self.elapsed(), status == "interrupted", self.history, self.meta)
+                                 tps, self.elapsed(), self.train_seconds, status == "interrupted",
+                                 self.history, self.meta)
             if self.record is not None:
                 self.record.finish(status, result)
         return result
@@ -344,7 +354,7 @@ class Trainer:
     def _log(self, record: dict, bar=None, note: str = "") -> None:
         if not self.dist.master:
             return
-        record["elapsed_s"] = self.elapsed()
+        record["elapsed_s"], record["train_s"] = self.elapsed(), self.train_seconds
         self.history.append(record)
         if self.metrics_log is not None:
             self.metrics_log.write(record)
@@ -371,7 +381,7 @@ def format_record(r: dict) -> str:
         line = (f"step {r['step']:6d} | loss {r['loss']:.4f} | lr {r['lr']:.2e} | norm {r['grad_norm']:.3f}"
                 f" | {r['tokens_per_s']:,.0f} tok/s")
         return line + (f" | mfu {100 * r['mfu']:.1f}%" if r.get("mfu") is not None else "")
-    skip = ("kind", "step", "tokens", "elapsed_s")
+    skip = ("kind", "step", "tokens", "elapsed_s", "train_s")
     parts = [f"step {r['step']:6d} | eval"]
     parts += [f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in r.items()
               if k not in skip and not isinstance(v, (list, dict))]
