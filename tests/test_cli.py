@@ -260,7 +260,8 @@ def test_traceback_on_request(fake_env):
     assert r.returncode == 1 and "Traceback" in r.stderr
 
 
-@pytest.mark.parametrize("command", ["gpt train", "gpt sample", "gpt2 train", "tokenizer", "llama train"])
+@pytest.mark.parametrize("command", ["gpt train", "gpt sample", "gpt2 train", "gpt2 chars", "tokenizer",
+                                     "llama train"])
 def test_lecture_tools_run_or_say_they_are_missing(command):
     """Each registered tool either shows its module's --help or says plainly it is not installed."""
     from zth.cli import TOOLS

@@ -14,9 +14,10 @@ import torch
 import torch.nn as nn
 from torch.nn import functional as F
 
+import zth.data
 from zth.gpt.model import Rotary
 from zth.gpt2 import GPT2, GPT2Config
-from zth.gpt2.chars import char_config, time_to_loss, train_chars
+from zth.gpt2.chars import char_config, train_chars
 from zth.gpt2.model import swiglu_width
 from zth.gpt2.shards import write_shards
 from zth.train import TrainConfig, train_many
@@ -181,10 +182,10 @@ def test_bad_switch_values():
 def test_rotary_is_the_identity_at_position_0_and_scores_depend_on_distance_only():
     rot = Rotary(8, 16)
     g = torch.Generator().manual_seed(0)
-    x = torch.randn(2, 3, 1, 8, generator=g)  # (B, nh, T=1, hs)
+    x = torch.randn(2, 1, 3, 8, generator=g)  # (B, T=1, nh, hs)
     assert torch.equal(rot(x), x)
     q, k = torch.randn(8, generator=g), torch.randn(8, generator=g)
-    rq, rk = rot(q.expand(1, 1, 16, 8))[0, 0], rot(k.expand(1, 1, 16, 8))[0, 0]  # (T, hs): at every position
+    rq, rk = rot(q.expand(1, 16, 1, 8))[0, :, 0], rot(k.expand(1, 16, 1, 8))[0, :, 0]  # (T, hs)
     for m, n, s in [(3, 1, 5), (9, 2, 4), (7, 7, 8)]:
         torch.testing.assert_close(rq[m] @ rk[n], rq[m + s] @ rk[n + s], atol=1e-5, rtol=0)
     assert not torch.allclose(rq[3] @ rk[1], rq[4] @ rk[1])  # but on the distance it does
@@ -364,21 +365,6 @@ def test_train_chars_trains_a_gpt2_on_characters(tmp_path):
     assert all(torch.equal(first[k], second[k]) for k in first)
 
 
-def test_time_to_loss_counts_training_time_up_to_the_first_evaluation_at_the_target():
-    def train_rec(step, seconds_per_step):  # 100 tokens per step
-        return {"kind": "train", "step": step, "tokens": 100 * step, "tokens_per_s": 100 / seconds_per_step}
-
-    metrics = [{"kind": "eval", "step": 0, "val_loss": 4.0}, train_rec(1, 0.5), train_rec(2, 0.25),
-               {"kind": "eval", "step": 2, "val_loss": 1.8}, train_rec(4, 1.0),  # two steps of 1 s
-               {"kind": "eval", "step": 4, "val_loss": 1.69}, train_rec(5, 1.0),
-               {"kind": "eval", "step": 5, "val_loss": 1.5}]
-    assert time_to_loss(metrics, 1.70) == (0.5 + 0.25 + 2.0, 4)
-    assert time_to_loss(metrics, 1.8) == (0.75, 2)
-    assert time_to_loss(metrics, 1.0) is None
-    with pytest.raises(ValueError, match="log_interval"):
-        time_to_loss([train_rec(2, 1.0), {"kind": "eval", "step": 3, "val_loss": 1.0}], 1.7)
-
-
 def test_switches_on_the_command_line_are_recorded_in_run_json(tmp_path, capsys):
     from zth.gpt2.train import main
 
@@ -398,3 +384,25 @@ def test_switches_on_the_command_line_are_recorded_in_run_json(tmp_path, capsys)
     assert '"mlp": "swiglu"' in capsys.readouterr().out
     assert main(["--print-config", "--set", "mlp=gelu2"]) == 2
     assert "mlp must be one of" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(zth.data.status().get("shakespeare") is None,
+                    reason="tiny Shakespeare not present locally (set ZTH_DATA_DIR); tests never download")
+def test_the_chars_command_trains_its_presets_and_stops_at_the_target(tmp_path, capsys):
+    from zth.gpt2.chars import PRESETS, main
+
+    assert PRESETS["speedrun"].train.target_loss == 1.70 and not PRESETS["ladder"].model.modern_switches()
+    small = ["--device", "cpu", "--quiet", "--set", "n_layer=1", "n_embd=16", "n_head=2", "block_size=16",
+             "batch_size=4", "max_steps=6", "eval_interval=2", "eval_steps=1", "log_interval=2"]
+    assert main(["--preset", "speedrun", "--out", str(tmp_path / "a"), *small, "target_loss=100"]) == 0
+    run = json.loads((tmp_path / "a" / "run.json").read_text())
+    model = run["config"]["model"]
+    assert run["preset"] == "speedrun" and model["rope"] and model["vocab_size"] == 65
+    assert run["results"]["step"] == 0  # every loss is below 100: the first evaluation ends the run
+    assert main(["--preset", "ladder", "--out", str(tmp_path / "b"), *small, "rope=true"]) == 0
+    run = json.loads((tmp_path / "b" / "run.json").read_text())
+    assert run["results"]["step"] == 6 and run["config"]["model"]["rope"]
+    assert run["config"]["train"]["target_loss"] == 0
+    assert main(["--preset", "ladder", "--out", str(tmp_path / "b"), *small]) == 2  # never overwrites a run
+    assert main(["--preset", "fast", "--print-config"]) == 2
+    assert "unknown preset 'fast'" in capsys.readouterr().err

@@ -47,6 +47,7 @@ TOOLS: list[Tool] = [
         ("zth.gpt2.train",),
         "train GPT-2 (lecture 9); `torchrun -m zth gpt2 train` for many GPUs",
     ),
+    Tool("gpt2 chars", ("zth.gpt2.chars",), "train GPT-2 with chapter 11's modern switches on characters"),
     Tool(
         "tokenizer",
         ("zth.tokenizer.cli", "zth.tokenizer.__main__"),

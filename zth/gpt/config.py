@@ -21,6 +21,7 @@ class CharData:
     dataset: str = "shakespeare"  # a name in zth.data.REGISTRY
     train_fraction: float = 0.9  # the first 90% trains, the rest validates
     align: int = 1  # windows start at multiples of this (a record length, for data of records)
+    eval_train: bool = True  # evaluations measure the training split too, not only the validation split
 
     def __post_init__(self) -> None:
         if not 0.0 < self.train_fraction < 1.0:

@@ -18,6 +18,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -36,8 +37,8 @@ __all__ = ["COMMAND", "main", "train"]
 def train(cfg: RunConfig, out: str | Path | None = None, *, resume: bool = False, text: str | None = None,
           tokenizer: CharTokenizer | None = None, init_model: torch.nn.Module | None = None,
           stop_after: int | None = None, log: Callable[[str], None] | None = print,
-          progress: bool | None = None, command: str | None = None, preset_name: str | None = None
-          ) -> TrainResult:
+          progress: bool | None = None, command: str | None = None, preset_name: str | None = None,
+          model_class: Callable[[Any], torch.nn.Module] = GPT) -> TrainResult:
     """Train a ``GPT`` as ``cfg`` says; the run folder ``out`` receives what ``zth.train`` writes.
 
     Args:
@@ -51,6 +52,8 @@ def train(cfg: RunConfig, out: str | Path | None = None, *, resume: bool = False
         log: receives the log lines (None: silent).
         progress: a progress bar instead of per-step lines; default: when stderr is a terminal.
         command: the command line recorded in ``run.json``.
+        preset_name: the preset's name, recorded in ``run.json``.
+        model_class: builds the model from ``cfg.model`` (Chapter 11 passes Lecture 9's ``GPT2``).
     """
     text = zth.data.text(cfg.data.dataset) if text is None else text
     if resume:
@@ -63,12 +66,14 @@ def train(cfg: RunConfig, out: str | Path | None = None, *, resume: bool = False
     train_data, val_data = train_val_split(torch.tensor(tokenizer.encode(text), dtype=torch.long),
                                            cfg.data.train_fraction)
     torch.manual_seed(tc.seed)
-    model = GPT(cfg.model)
+    model = model_class(cfg.model)
     if init_model is not None:
         load_state(model, init_model.state_dict(), "init_model")
     windows = dict(batch_size=tc.batch_size, seq_len=tc.seq_len, align=cfg.data.align)
     evals = {"train": RandomWindows(train_data, seed=tc.seed + 1, **windows),
              "val": RandomWindows(val_data, seed=tc.seed + 1, **windows)}
+    if not cfg.data.eval_train:
+        del evals["train"]
     trainer = Trainer(model, cfg, RandomWindows(train_data, seed=tc.seed, **windows), evals, out=out,
                       meta={"vocab": tokenizer.vocab}, log=log, command=command, preset=preset_name)
     show_bar = progress if progress is not None else (log is not None and sys.stderr.isatty())

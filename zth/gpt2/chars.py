@@ -1,27 +1,30 @@
-"""GPT-2 on characters: ``train_chars(cfg)`` trains a ``GPT2`` on a text, one token per character.
+"""GPT-2 on characters: Lecture 9's ``GPT2`` (with its modern switches) trained as Lecture 7 trains.
 
-Chapter 11's front-end: the model is Lecture 9's ``GPT2`` (with its modern switches), the data
-Lecture 7's characters (``CharTokenizer``, ``train_val_split``, ``CharData``) in random windows,
-and the loop ``zth.train.Trainer``. It is importable by name, so ``zth.train.train_many`` runs
-several of these side by side. ``time_to_loss`` reads from a run's metrics when it first reached
-a validation loss, counting training time only.
+``train_chars(cfg)`` is Lecture 7's ``zth.gpt.train.train`` with the model swapped: the same
+characters, random windows, evaluation windows and ``zth.train.Trainer``. Chapter 11 runs its
+ladder and its CPU speedrun with it; from the shell::
+
+    python -m zth.gpt2.chars --preset speedrun --out results/gpt2/speedrun-cpu
+    python -m zth.gpt2.chars --preset ladder --set rope=true qk_norm=true optimizer=muon
+
+Presets: ``ladder`` (the ladder's small model and budget, GPT-2's recipe; Chapter 11 turns the
+switches on one by one) and ``speedrun`` (the recipe that races Lecture 7's ``book`` preset to a
+validation loss of 1.70, and stops there).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import replace
+import argparse
+import sys
 from pathlib import Path
 
-import torch
-
-import zth.data
 from zth.gpt.config import CharData
-from zth.gpt.data import CharTokenizer, train_val_split
+from zth.gpt.train import train
 from zth.gpt2.model import GPT2, GPT2Config
-from zth.train import RandomWindows, RunConfig, TrainConfig, Trainer, TrainResult, apply_overrides, resolve
+from zth.train import RunConfig, TrainConfig, TrainResult, apply_overrides
+from zth.train.cli import TrainCommand
 
-__all__ = ["char_config", "time_to_loss", "train_chars"]
+__all__ = ["COMMAND", "PRESETS", "char_config", "main", "train_chars"]
 
 
 def char_config(**overrides) -> RunConfig:
@@ -30,48 +33,43 @@ def char_config(**overrides) -> RunConfig:
     return apply_overrides(RunConfig(GPT2Config(), TrainConfig(), CharData()), overrides)
 
 
-def train_chars(cfg: RunConfig, out: str | Path | None = None, *, text: str | None = None,
-                tokenizer: CharTokenizer | None = None, log: Callable[[str], None] | None = print,
-                command: str | None = None) -> TrainResult:
-    """Train a ``GPT2`` as ``cfg`` says on the characters of ``text`` (default: ``cfg.data.dataset``).
-
-    The vocabulary is ``tokenizer``'s (default: the characters of ``text``), so ``vocab_size`` is
-    set from it. Training windows are drawn with seed ``seed``, the evaluation's fixed windows of
-    the train and val splits with ``seed + 1``, as Lecture 7's ``zth.gpt.train.train`` does.
-    """
-    data_cfg = cfg.data if cfg.data is not None else CharData()
-    text = zth.data.text(data_cfg.dataset) if text is None else text
-    tokenizer = tokenizer or CharTokenizer.from_text(text)
-    cfg = resolve(RunConfig(replace(cfg.model, vocab_size=tokenizer.vocab_size), cfg.train, data_cfg))
-    tc = cfg.train
-    train_data, val_data = train_val_split(torch.tensor(tokenizer.encode(text), dtype=torch.long),
-                                           data_cfg.train_fraction)
-    torch.manual_seed(tc.seed)
-    model = GPT2(cfg.model)
-    windows = dict(batch_size=tc.batch_size, seq_len=tc.seq_len, align=data_cfg.align)
-    evals = {"train": RandomWindows(train_data, seed=tc.seed + 1, **windows),
-             "val": RandomWindows(val_data, seed=tc.seed + 1, **windows)}
-    trainer = Trainer(model, cfg, RandomWindows(train_data, seed=tc.seed, **windows), evals, out=out,
-                      meta={"vocab": tokenizer.vocab}, log=log, command=command)
-    return trainer.train()
+def train_chars(cfg: RunConfig, out: str | Path | None = None, **kwargs) -> TrainResult:
+    """Train a ``GPT2`` as ``cfg`` says on characters: ``zth.gpt.train.train`` (same arguments) with
+    Lecture 9's model in place of Lecture 7's. ``vocab_size`` comes from the text's characters."""
+    return train(cfg, out, model_class=GPT2, **kwargs)
 
 
-def time_to_loss(metrics: list[dict], target: float, key: str = "val_loss") -> tuple[float, int] | None:
-    """``(seconds, step)`` of the first evaluation whose ``key`` is at most ``target``; None if none is.
+PRESETS: dict[str, RunConfig] = {
+    # Chapter 11's ladder: a small model, a short budget, GPT-2's recipe (the switches all off)
+    "ladder": char_config(
+        n_layer=2, n_head=4, n_embd=64, block_size=32, batch_size=16, max_steps=400, lr=3e-3, min_lr=3e-4,
+        warmup_steps=20, weight_decay=0.1, beta2=0.99, muon_lr=0.02, eval_interval=400, eval_steps=20,
+        log_interval=50),
+    # Chapter 11's CPU speedrun: the book preset's shape (zth.gpt.config) with the changes that
+    # paid for their time on a CPU in trial runs (rotary, QK-norm, an untied head, Muon), a
+    # shorter straight-line schedule, and a stop at the first evaluation at val 1.70
+    "speedrun": char_config(
+        n_layer=2, n_head=4, n_embd=128, block_size=64, batch_size=32, rope=True, qk_norm=True,
+        untied_head=True, optimizer="muon", max_steps=420, lr=3e-3, min_lr=3e-5, lr_schedule="linear",
+        muon_lr=0.02, warmup_steps=30, weight_decay=0.1, beta2=0.99, target_loss=1.70, eval_interval=25,
+        eval_steps=10, log_interval=25),
+}
 
-    The seconds are training time: the sum of the optimizer steps' own durations up to that
-    evaluation's step, read from the train records (each covers ``log_interval`` steps at its
-    ``tokens_per_s``), so time spent evaluating is left out. Run with ``log_interval`` dividing
-    ``eval_interval``, so that every evaluation's step closes a train record.
-    """
-    seconds, last = 0.0, 0
-    for r in metrics:
-        if r["kind"] == "train":
-            seconds += (r["step"] - last) * (r["tokens"] / r["step"]) / r["tokens_per_s"]
-            last = r["step"]
-        elif r.get(key) is not None and r[key] <= target:
-            if r["step"] != last:
-                raise ValueError(f"the evaluation at step {r['step']} falls inside a log interval "
-                                 f"(last train record: step {last}); make log_interval divide eval_interval")
-            return seconds, r["step"]
-    return None
+
+def _run(cfg: RunConfig, args: argparse.Namespace, command: str) -> TrainResult:
+    return train_chars(cfg, args.out, resume=args.resume, log=None if args.quiet else print,
+                       progress=False if args.quiet else None, command=command, preset_name=args.preset)
+
+
+COMMAND = TrainCommand("python -m zth.gpt2.chars",
+                       "Train GPT-2 (with Chapter 11's switches) on the characters of tiny Shakespeare.",
+                       PRESETS, "speedrun", _run)
+
+
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    """The training command; returns the exit status (0, 2 on bad input, 130 when stopped)."""
+    return COMMAND.main(argv, prog)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
