@@ -160,9 +160,9 @@ def test_all_switches_off_is_the_lecture_9_model_bit_for_bit(flash):
 
 
 def test_every_switch_keeps_the_output_shape_and_the_loss_finite():
-    for switches in [dict(rope=True), dict(rmsnorm=True), dict(qk_norm=True), dict(mlp="relu2"),
-                     dict(mlp="swiglu"), dict(untied_head=True), dict(zero_init=True), dict(softcap=3.0),
-                     ALL_ON]:
+    for switches in [dict(rope=True), dict(rmsnorm=True), dict(qk_norm=True), dict(mlp="relu"),
+                     dict(mlp="relu2"), dict(mlp="swiglu"), dict(untied_head=True), dict(zero_init=True),
+                     dict(softcap=3.0), ALL_ON]:
         m = model(**switches)
         logits, loss = m(idx(), idx(2))
         assert logits.shape == (3, 16, SMALL.vocab_size) and math.isfinite(loss.item()), switches
@@ -258,12 +258,13 @@ def test_qk_norm_normalises_each_heads_queries_and_keys():
 
 
 # -- MLPs -------------------------------------------------------------------------------------------------
-def test_relu2_and_swiglu_match_their_formulas():
+def test_relu_relu2_and_swiglu_match_their_formulas():
     x = torch.randn(2, 5, SMALL.n_embd, generator=torch.Generator().manual_seed(0))
-    mlp = perturb(model(mlp="relu2")).transformer.h[0].mlp
-    w1, b1, w2, b2 = mlp.c_fc.weight, mlp.c_fc.bias, mlp.c_proj.weight, mlp.c_proj.bias
-    assert w1.shape == (4 * SMALL.n_embd, SMALL.n_embd)
-    torch.testing.assert_close(mlp(x), torch.clamp(x @ w1.T + b1, min=0) ** 2 @ w2.T + b2)
+    for kind, power in (("relu", 1), ("relu2", 2)):
+        mlp = perturb(model(mlp=kind)).transformer.h[0].mlp
+        w1, b1, w2, b2 = mlp.c_fc.weight, mlp.c_fc.bias, mlp.c_proj.weight, mlp.c_proj.bias
+        assert w1.shape == (4 * SMALL.n_embd, SMALL.n_embd)
+        torch.testing.assert_close(mlp(x), torch.clamp(x @ w1.T + b1, min=0) ** power @ w2.T + b2)
 
     mlp = perturb(model(mlp="swiglu")).transformer.h[0].mlp
     h = swiglu_width(SMALL.n_embd)

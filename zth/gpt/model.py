@@ -151,8 +151,10 @@ class CausalSelfAttention(nn.Module):
 class Rotary(nn.Module):
     """Rotary position embedding: rotate each pair of channels by an angle that grows with position.
 
-    It acts on queries or keys laid out ``(B, T, n_head, head_size)``, before the heads are moved
-    into the batch (elementwise work on this layout runs faster on a CPU than on the transposed one).
+    Read the pair ``(a, b)`` as the complex number ``a + ib``: rotating it by the angle ``θ`` is
+    multiplying it by ``exp(iθ)`` (as RoFormer writes it, and Llama's code computes it). It acts on
+    queries or keys laid out ``(B, T, n_head, head_size)``, before the heads are moved into the
+    batch (elementwise work on this layout runs faster on a CPU than on the transposed one).
     """
 
     def __init__(self, head_size: int, block_size: int, base: float = 10000.0):
@@ -164,9 +166,9 @@ class Rotary(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, T, nh, hs)
         T = x.shape[-3]
-        cos, sin = self.cos[:T, None].to(x.dtype), self.sin[:T, None].to(x.dtype)  # (T, 1, hs/2)
-        x1, x2 = x[..., 0::2], x[..., 1::2]
-        return torch.stack((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1).flatten(-2)
+        rotation = torch.complex(self.cos[:T, None].float(), self.sin[:T, None].float())  # (T, 1, hs/2)
+        pairs = torch.view_as_complex(x.float().unflatten(-1, (-1, 2)))  # (B, T, nh, hs/2): a + ib
+        return torch.view_as_real(pairs * rotation).flatten(-2).type_as(x)
 
 
 class FeedForward(nn.Module):

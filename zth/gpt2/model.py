@@ -24,7 +24,7 @@ from torch.nn import functional as F
 
 from zth.gpt.model import Rotary  # Lecture 7's rotary embedding (Chapter 7, EX4)
 
-MLP_KINDS = ("gelu", "relu2", "swiglu")
+MLP_KINDS = ("gelu", "relu", "relu2", "swiglu")
 
 
 @dataclass
@@ -46,7 +46,7 @@ class GPT2Config:
     rope: bool = False  # rotary position embeddings on q and k instead of the learned table wpe
     rmsnorm: bool = False  # RMSNorm (torch.nn.RMSNorm) instead of LayerNorm in ln_1, ln_2, ln_f
     qk_norm: bool = False  # RMSNorm of each head's queries and keys before the attention scores
-    mlp: str = "gelu"  # the MLP: "gelu" (GPT-2), "relu2" (ReLU squared) or "swiglu" (gated, 8/3 wide)
+    mlp: str = "gelu"  # the MLP: "gelu" (GPT-2), "relu" (Lecture 7's), "relu2" (squared) or "swiglu" (gated)
     untied_head: bool = False  # lm_head gets its own weights instead of sharing wte's
     zero_init: bool = False  # the output projections (attn.c_proj, mlp.c_proj) start at zero
     softcap: float = 0.0  # logits -> softcap * tanh(logits / softcap); 0: no capping
@@ -147,7 +147,8 @@ def swiglu_width(n_embd: int) -> int:
 class MLP(nn.Module):
     """Position-wise feed-forward: ``c_fc`` (4x wider), GELU (tanh approximation), ``c_proj``.
 
-    ``mlp="relu2"`` replaces GELU by ReLU squared; ``mlp="swiglu"`` makes ``c_fc`` produce a gate
+    ``mlp="relu"`` replaces GELU by Lecture 7's ReLU (the cheapest on a CPU), ``mlp="relu2"`` by
+    ReLU squared; ``mlp="swiglu"`` makes ``c_fc`` produce a gate
     and a value of width ``swiglu_width`` each and multiplies ``silu(gate)`` into the value.
     """
 
@@ -166,6 +167,8 @@ class MLP(nn.Module):
         h = self.c_fc(x)  # (B, T, hidden), or (B, T, 2 hidden) for SwiGLU
         if self.kind == "gelu":
             h = self.gelu(h)
+        elif self.kind == "relu":
+            h = F.relu(h)
         elif self.kind == "relu2":
             h = F.relu(h).square()
         else:  # swiglu
