@@ -130,6 +130,15 @@ def test_rotary_scores_depend_only_on_relative_position():
     assert score(3, 3) == pytest.approx((q @ k).item(), abs=1e-5)  # zero offset: no rotation
 
 
+def test_rotary_in_real_numbers_under_compile_equals_the_complex_product(monkeypatch):
+    rot = Rotary(head_size=8, block_size=16)
+    x = torch.randn(2, 16, 3, 8)
+    eager = rot(x)
+    monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)  # the branch torch.compile traces
+    torch.testing.assert_close(rot(x), eager, rtol=0, atol=1e-6)
+    torch.testing.assert_close(rot(x.bfloat16()), eager.bfloat16(), rtol=0, atol=0.02)
+
+
 def test_generate_length_and_context_cropping():
     torch.manual_seed(0)
     model = GPT(small())

@@ -166,9 +166,12 @@ class Rotary(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, T, nh, hs)
         T = x.shape[-3]
-        rotation = torch.complex(self.cos[:T, None].float(), self.sin[:T, None].float())  # (T, 1, hs/2)
+        cos, sin = self.cos[:T, None].float(), self.sin[:T, None].float()  # (T, 1, hs/2)
+        if torch.compiler.is_compiling():  # the same product in real numbers: inductor fuses these ops
+            a, b = x.float().unflatten(-1, (-1, 2)).unbind(-1)  # but generates no code for complex ones
+            return torch.stack((a * cos - b * sin, a * sin + b * cos), dim=-1).flatten(-2).type_as(x)
         pairs = torch.view_as_complex(x.float().unflatten(-1, (-1, 2)))  # (B, T, nh, hs/2): a + ib
-        return torch.view_as_real(pairs * rotation).flatten(-2).type_as(x)
+        return torch.view_as_real(pairs * torch.complex(cos, sin)).flatten(-2).type_as(x)
 
 
 class FeedForward(nn.Module):
