@@ -31,7 +31,7 @@ from zth.train import RandomWindows, RunConfig, Trainer, TrainResult, resolve
 from zth.train.checkpoint import load_checkpoint, load_state
 from zth.train.cli import TrainCommand
 
-__all__ = ["COMMAND", "main", "train"]
+__all__ = ["COMMAND", "main", "run_command", "train"]
 
 
 def train(cfg: RunConfig, out: str | Path | None = None, *, resume: bool = False, text: str | None = None,
@@ -70,23 +70,25 @@ def train(cfg: RunConfig, out: str | Path | None = None, *, resume: bool = False
     if init_model is not None:
         load_state(model, init_model.state_dict(), "init_model")
     windows = dict(batch_size=tc.batch_size, seq_len=tc.seq_len, align=cfg.data.align)
-    evals = {"train": RandomWindows(train_data, seed=tc.seed + 1, **windows),
-             "val": RandomWindows(val_data, seed=tc.seed + 1, **windows)}
-    if not cfg.data.eval_train:
-        del evals["train"]
+    splits = {"train": train_data, "val": val_data} if cfg.data.eval_train else {"val": val_data}
+    evals = {name: RandomWindows(data, seed=tc.seed + 1, **windows) for name, data in splits.items()}
     trainer = Trainer(model, cfg, RandomWindows(train_data, seed=tc.seed, **windows), evals, out=out,
                       meta={"vocab": tokenizer.vocab}, log=log, command=command, preset=preset_name)
     show_bar = progress if progress is not None else (log is not None and sys.stderr.isatty())
     return trainer.train(resume=resume, stop_after=stop_after, progress=show_bar)
 
 
-def _run(cfg: RunConfig, args: argparse.Namespace, command: str) -> TrainResult:
+def run_command(cfg: RunConfig, args: argparse.Namespace, command: str,
+                model_class: Callable[[Any], torch.nn.Module] = GPT) -> TrainResult:
+    """``train`` with the command line's options (a ``TrainCommand``'s ``run``)."""
     return train(cfg, args.out, resume=args.resume, log=None if args.quiet else print,
-                 progress=False if args.quiet else None, command=command, preset_name=args.preset)
+                 progress=False if args.quiet else None, command=command, preset_name=args.preset,
+                 model_class=model_class)
 
 
 COMMAND = TrainCommand("python -m zth.gpt.train",
-                       "Train the lecture's character-level GPT on tiny Shakespeare.", PRESETS, "book", _run)
+                       "Train the lecture's character-level GPT on tiny Shakespeare.", PRESETS, "book",
+                       run_command)
 
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:

@@ -14,12 +14,12 @@ validation loss of 1.70, and stops there).
 
 from __future__ import annotations
 
-import argparse
 import sys
+from functools import partial
 from pathlib import Path
 
 from zth.gpt.config import CharData
-from zth.gpt.train import train
+from zth.gpt.train import run_command, train
 from zth.gpt2.model import GPT2, GPT2Config
 from zth.train import RunConfig, TrainConfig, TrainResult, apply_overrides
 from zth.train.cli import TrainCommand
@@ -61,14 +61,9 @@ PRESETS: dict[str, RunConfig] = {
 }
 
 
-def _run(cfg: RunConfig, args: argparse.Namespace, command: str) -> TrainResult:
-    return train_chars(cfg, args.out, resume=args.resume, log=None if args.quiet else print,
-                       progress=False if args.quiet else None, command=command, preset_name=args.preset)
-
-
 COMMAND = TrainCommand("python -m zth.gpt2.chars",
                        "Train GPT-2 (with Chapter 11's switches) on the characters of tiny Shakespeare.",
-                       PRESETS, "speedrun", _run)
+                       PRESETS, "speedrun", partial(run_command, model_class=GPT2))
 
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:

@@ -287,7 +287,8 @@ class Trainer:
                 self.metrics_log = MetricsLog(self.out / "metrics.jsonl", self.step if resume else None)
                 self.history = read_metrics(self.out / "metrics.jsonl") if resume else []
         bar = _bar(tc.max_steps, self.step) if progress and self.dist.master else None
-        train_time, session_steps, interval_time, interval_steps, status = 0.0, 0, 0.0, 0, "finished"
+        first_step, first_s = self.step, self.train_seconds  # this session's start on the training clock
+        mark_step, mark_s, status = first_step, first_s, "finished"  # mark: where the log interval starts
         evaluated = self.step if resume else -1  # a resumed step was evaluated before it was saved
         final: dict[str, float] = {}
         try:
@@ -305,20 +306,19 @@ class Trainer:
                     if done:
                         break
                     record = self.train_step()
-                    dt = self.step_tokens / record["tokens_per_s"]
-                    session_steps, train_time = session_steps + 1, train_time + dt
-                    interval_steps, interval_time = interval_steps + 1, interval_time + dt
                     if self.step % tc.log_interval == 0 or self.step == tc.max_steps:
-                        record["tokens_per_s"] = self.step_tokens * interval_steps / interval_time
+                        interval_s = self.train_seconds - mark_s
+                        record["tokens_per_s"] = self.step_tokens * (self.step - mark_step) / interval_s
                         self._add_mfu(record)
                         self._log(record, bar)
-                        interval_steps, interval_time = 0, 0.0
+                        mark_step, mark_s = self.step, self.train_seconds
                     if bar is not None:
                         bar.update(1)
                     if tc.checkpoint_interval and self.step % tc.checkpoint_interval == 0:
                         self.save(f"ckpt_{self.step:06d}")
                         self.save("last")
-                    if any_rank(stop.requested or (stop_after is not None and session_steps >= stop_after)):
+                    stop_now = stop_after is not None and self.step - first_step >= stop_after
+                    if any_rank(stop.requested or stop_now):
                         status = "interrupted"
                         self.save("last")
                         self.say(f"stopped at step {self.step}"
@@ -330,7 +330,8 @@ class Trainer:
         finally:
             if bar is not None:
                 bar.close()
-            tps = self.step_tokens * session_steps / train_time if train_time > 0 else 0.0
+            session_s = self.train_seconds - first_s
+            tps = self.step_tokens * (self.step - first_step) / session_s if session_s > 0 else 0.0
             result = TrainResult(self.raw_model, self.config, self.best_val, self.best_step, final, self.step,
                                  tps, self.elapsed(), self.train_seconds, status == "interrupted",
                                  self.history, self.meta)
