@@ -195,3 +195,12 @@ def test_gpu_speed_ladders_count_as_runs_of_the_124m_preset(tmp_path):
     assert [r.name for r in runs] == ["throughput-nvidia-h200"]
     assert runs[0].best("tokens_per_s", "max") == 5000.0 and runs[0].best("mfu", "max") == 0.45
     assert runs[0].info["preset"] == "gpt2-124m" and runs[0].device == "NVIDIA H200"
+
+
+def test_markdown_table_is_the_chapters_table_and_renders_in_notebooks():
+    from zth.tables import markdown_table
+
+    t = markdown_table(["rung", "val"], [["GPT-2", "2.3796"], ["+ Muon", 2.0833]])
+    assert str(t) == "| rung | val |\n|---|---|\n| GPT-2 | 2.3796 |\n| + Muon | 2.0833 |"
+    assert t._repr_markdown_() == str(t)  # what Jupyter and myst-nb display
+    assert str(markdown_table(["a"], [])) == "| a |\n|---|"
